@@ -1,0 +1,34 @@
+# Sanitizers are separate switches, set by the asan-ubsan and tsan presets.
+# ThreadSanitizer cannot share a process with AddressSanitizer, so asking for
+# both is refused here rather than failing obscurely at link time.
+option(SANDBOX_ENABLE_ASAN "Build with AddressSanitizer" OFF)
+option(SANDBOX_ENABLE_UBSAN "Build with UndefinedBehaviorSanitizer" OFF)
+option(SANDBOX_ENABLE_TSAN "Build with ThreadSanitizer" OFF)
+
+if(SANDBOX_ENABLE_TSAN AND SANDBOX_ENABLE_ASAN)
+  message(FATAL_ERROR "ThreadSanitizer and AddressSanitizer cannot be combined: "
+                      "use the asan-ubsan and tsan presets separately.")
+endif()
+
+set(_sandbox_sanitizers "")
+if(SANDBOX_ENABLE_ASAN)
+  list(APPEND _sandbox_sanitizers address)
+endif()
+if(SANDBOX_ENABLE_UBSAN)
+  list(APPEND _sandbox_sanitizers undefined)
+endif()
+if(SANDBOX_ENABLE_TSAN)
+  list(APPEND _sandbox_sanitizers thread)
+endif()
+
+add_library(sandbox_sanitizers INTERFACE)
+if(_sandbox_sanitizers)
+  list(JOIN _sandbox_sanitizers "," _sandbox_sanitizer_list)
+  message(STATUS "Sanitizers: ${_sandbox_sanitizer_list}")
+  target_compile_options(sandbox_sanitizers INTERFACE
+    -fsanitize=${_sandbox_sanitizer_list}
+    -fno-omit-frame-pointer       # readable stack traces in reports
+    -fno-sanitize-recover=all)    # a UBSan finding fails the test, not just logs
+  target_link_options(sandbox_sanitizers INTERFACE
+    -fsanitize=${_sandbox_sanitizer_list})
+endif()

@@ -1,0 +1,99 @@
+/// \file
+/// \brief `asyncio.Server`: listening sockets you can close and wait on.
+#pragma once
+
+#include "sandbox/asio.hpp"
+#include "sandbox/event.hpp"
+#include "sandbox/protocol.hpp"
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace sandbox {
+
+/// The counterpart of `asyncio.Server`, returned by create_server() and
+/// start_server(): it listens on every address a host name resolves to, all
+/// on the same port, and hands each accepted connection to its own strand.
+///
+/// close() and wait_closed() may be called from any thread.
+class server : public std::enable_shared_from_this<server> {
+ public:
+  /// What the server does with each accepted socket. It runs on the server's
+  /// strand; the socket already belongs to a strand of its own.
+  using connection_handler =
+      std::function<void(tcp::socket socket, const std::shared_ptr<server>& owner)>;
+
+  /// Resolves `host` (every address, as asyncio does: `localhost` gives
+  /// 127.0.0.1 and ::1), binds each address to `port`, and starts accepting.
+  /// With `port` 0 the kernel picks a free port for the first address and
+  /// the others reuse it. Throws std::system_error when nothing can be bound.
+  static asio::awaitable<std::shared_ptr<server>> listen(std::string host, std::uint16_t port,
+                                                         connection_handler on_connection);
+
+  /// Use listen(), create_server() or start_server() instead.
+  server(asio::any_io_executor executor, connection_handler on_connection);
+
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Stops listening. Connections already accepted carry on (as in asyncio);
+  /// wait_closed() waits for them.
+  void close();
+
+  /// True until close().
+  [[nodiscard]] bool is_serving() const noexcept { return serving_.load(); }
+
+  /// Completes once close() was called and every connection this server
+  /// accepted has ended, like `Server.wait_closed()` in Python 3.12.
+  asio::awaitable<void> wait_closed();
+
+  /// The bound addresses (`Server.sockets`), with the real port.
+  [[nodiscard]] const std::vector<tcp::endpoint>& sockets() const noexcept { return endpoints_; }
+
+  /// The port every address is bound to.
+  [[nodiscard]] std::uint16_t port() const noexcept {
+    return endpoints_.empty() ? std::uint16_t{0} : endpoints_.front().port();
+  }
+
+  /// Connections accepted and not yet ended.
+  [[nodiscard]] std::size_t active_connections() const;
+
+  /// Counts a connection as active (asyncio's `Server._attach`). Called by
+  /// the accept loop; the transport calls detach() when it ends.
+  void attach();
+
+  /// Counts a connection as ended (asyncio's `Server._detach`).
+  void detach();
+
+ private:
+  void accept_next(std::size_t index);
+  void on_accept(std::size_t index, std::error_code error, tcp::socket socket);
+  void do_close();
+  void wake_waiters_if_done();
+
+  asio::any_io_executor io_executor_;   // where new connections' strands come from
+  asio::strand<asio::any_io_executor> strand_;  // serialises the acceptors
+  connection_handler on_connection_;
+  std::vector<tcp::acceptor> acceptors_;
+  std::vector<tcp::endpoint> endpoints_;
+  std::atomic<bool> serving_{true};
+
+  mutable std::mutex mutex_;  // guards active_ and closed_, touched from every connection
+  std::size_t active_ = 0;
+  bool closed_ = false;
+  event closed_event_;
+};
+
+/// The counterpart of `loop.create_server(protocol_factory, host, port)`:
+/// listens and, for every connection, makes a protocol with `factory` and a
+/// transport to drive it.
+asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory,
+                                                       std::string host, std::uint16_t port);
+
+}  // namespace sandbox

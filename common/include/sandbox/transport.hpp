@@ -1,0 +1,156 @@
+/// \file
+/// \brief `asyncio.Transport` over a TCP socket: buffered writes, flow control,
+/// and an orderly end.
+#pragma once
+
+#include "sandbox/asio.hpp"
+#include "sandbox/protocol.hpp"
+
+#include <array>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace sandbox {
+
+class server;
+
+/// The counterpart of asyncio's socket transport: it owns one connected TCP
+/// socket, reads from it into its protocol's callbacks, and buffers what the
+/// protocol writes.
+///
+/// **Threading.** A transport and its protocol live on the socket's executor
+/// (a strand, for accepted connections): call the methods below only from the
+/// protocol's callbacks or from code running on that executor, exactly as in
+/// asyncio you call them only from the event loop's thread.
+///
+/// **Lifetime.** Transports are owned by `std::shared_ptr`. Each pending
+/// read or write holds a reference, so a transport lives until the
+/// connection is lost and nothing else points at it.
+///
+/// **Writes.** write() never blocks and never fails: it appends to a buffer.
+/// Everything written during one turn of the event loop goes out in a single
+/// send, after the current callback returns: `write("echo:")` then
+/// `write(data)` leave as one TCP segment.
+class transport : public std::enable_shared_from_this<transport> {
+ public:
+  /// asyncio's default high-water mark of a write buffer: 64 KiB.
+  static constexpr std::size_t default_high_water = 64 * 1024;
+
+  /// Wraps a connected `socket` for `protocol`. `owner`, when given, is the
+  /// server that accepted it and is told when the connection ends (so that
+  /// server::wait_closed() can wait for its connections). Call start() next.
+  transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
+            std::shared_ptr<server> owner = nullptr);
+
+  transport(const transport&) = delete;
+  transport& operator=(const transport&) = delete;
+  ~transport();
+
+  /// Calls protocol::connection_made() and starts reading.
+  void start();
+
+  /// Queues `data` for sending. Ignored once the transport is closing, as
+  /// asyncio does after close(). Throws std::logic_error after write_eof().
+  void write(std::string_view data);
+
+  /// Sends FIN once the buffered data is out: the peer reads end of file but
+  /// can still send to us (a half-close).
+  void write_eof();
+
+  /// TCP can half-close, so always true (asyncio's SSL transport cannot).
+  [[nodiscard]] bool can_write_eof() const noexcept { return true; }
+
+  /// Stops reading, sends what is buffered, then closes the socket and calls
+  /// protocol::connection_lost() with no error.
+  void close();
+
+  /// Closes at once, dropping whatever is still buffered;
+  /// protocol::connection_lost() follows from the event loop.
+  void abort();
+
+  /// True from close(), abort() or a fatal error on.
+  [[nodiscard]] bool is_closing() const noexcept { return state_ != state::open; }
+
+  /// The peer's address (`get_extra_info('peername')`), kept from the start
+  /// so it is still there after the socket closes.
+  [[nodiscard]] const tcp::endpoint& get_peername() const noexcept { return peer_; }
+
+  /// Our own end of the connection (`get_extra_info('sockname')`).
+  [[nodiscard]] const tcp::endpoint& get_sockname() const noexcept { return local_; }
+
+  /// Bytes written but not yet handed to the kernel.
+  [[nodiscard]] std::size_t get_write_buffer_size() const noexcept;
+
+  /// When the write buffer grows above `high`, protocol::pause_writing() is
+  /// called; when it drains to `low` or below, protocol::resume_writing().
+  /// asyncio's defaults are 64 KiB and a quarter of that.
+  void set_write_buffer_limits(std::size_t high, std::size_t low);
+
+  /// Stops delivering data_received() until resume_reading(). The kernel's
+  /// receive buffer fills up and TCP tells the peer to stop sending: this is
+  /// how a slow reader pushes back on a fast writer.
+  void pause_reading();
+
+  /// Delivers what arrived meanwhile, then goes on reading.
+  void resume_reading();
+
+  /// False between pause_reading() and resume_reading(), and once closing.
+  [[nodiscard]] bool is_reading() const noexcept {
+    return state_ == state::open && !reading_paused_ && !eof_delivered_;
+  }
+
+  /// The executor every callback of this connection runs on.
+  [[nodiscard]] tcp::socket::executor_type get_executor() noexcept {
+    return socket_.get_executor();
+  }
+
+ private:
+  enum class state { open, closing, closed };
+
+  void start_read();
+  void on_read(std::error_code error, std::size_t size);
+  void deliver();
+  void schedule_write();
+  void start_write();
+  void on_write(std::error_code error);
+  void after_drained();
+  void fatal_error(std::error_code error);
+  void post_connection_lost(std::error_code error);
+  void connection_lost(std::error_code error);
+  void maybe_pause_protocol();
+  void maybe_resume_protocol();
+
+  tcp::socket socket_;
+  std::shared_ptr<protocol> protocol_;
+  std::shared_ptr<server> owner_;
+  tcp::endpoint peer_;
+  tcp::endpoint local_;
+  state state_ = state::open;
+
+  // Reading. One read is in flight at a time, into read_buffer_. What it
+  // brings is delivered at once, or held there while reading is paused (no
+  // new read starts until it has been delivered).
+  std::array<char, 64 * 1024> read_buffer_{};
+  std::size_t held_bytes_ = 0;
+  bool held_eof_ = false;
+  bool read_in_flight_ = false;
+  bool reading_paused_ = false;
+  bool eof_delivered_ = false;
+
+  // Writing. pending_ collects write() calls; writing_ is what the kernel is
+  // sending now. Swapping the two keeps one write in flight and no copies.
+  std::string pending_;
+  std::string writing_;
+  bool write_in_flight_ = false;
+  bool write_scheduled_ = false;
+  bool eof_requested_ = false;
+  bool eof_sent_ = false;
+  bool protocol_paused_ = false;
+  std::size_t high_water_ = default_high_water;
+  std::size_t low_water_ = default_high_water / 4;
+};
+
+}  // namespace sandbox

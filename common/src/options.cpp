@@ -1,0 +1,66 @@
+#include "sandbox/options.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+namespace sandbox {
+namespace {
+
+// The status of a bad command line, as Python's argparse and the BSD
+// convention (sysexits' EX_USAGE is 64, but 2 is what shells and argparse use).
+constexpr int usage_error_status = 2;
+
+void add_endpoint_options(CLI::App& app, std::string& host, std::uint16_t& port,
+                          std::string_view host_help) {
+  app.add_option("--host", host, std::string{host_help})->capture_default_str();
+  // CLI11 checks the type: "70000" or "http" fails with a clear message
+  // instead of silently wrapping around to some other port.
+  app.add_option("--port", port, "TCP port (0 picks a free port)")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+command_line::command_line(std::string description) : app_{std::move(description)} {
+  app_.set_help_flag("-h,--help", "Print this help message and exit");
+}
+
+server_options& command_line::add_server_options() {
+  add_endpoint_options(app_, server_.host, server_.port,
+                       "Host name or address to listen on; a name is served on "
+                       "every address it resolves to");
+  app_.add_flag("-q,--quiet", server_.quiet, "Do not print a line per message");
+  return server_;
+}
+
+client_options& command_line::add_client_options() {
+  add_endpoint_options(app_, client_.host, client_.port, "Server host name or address");
+  return client_;
+}
+
+std::optional<int> command_line::try_parse(int argc, const char* const* argv) {
+  if (argc > 0) {
+    // "ch01_protocol_echo_server", not the full path the shell passed.
+    app_.name(std::filesystem::path{argv[0]}.filename().string());
+  }
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app_.help() << std::flush;
+    return 0;
+  } catch (const CLI::ParseError& error) {
+    std::cerr << app_.get_name() << ": error: " << error.what() << '\n'
+              << "Run with --help for the options.\n";
+    return usage_error_status;
+  }
+  return std::nullopt;
+}
+
+void command_line::parse(int argc, const char* const* argv) {
+  if (const auto status = try_parse(argc, argv)) {
+    std::exit(*status);
+  }
+}
+
+}  // namespace sandbox

@@ -1,0 +1,196 @@
+#include "sandbox/server.hpp"
+
+#include "sandbox/address.hpp"
+#include "sandbox/console.hpp"
+#include "sandbox/transport.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <system_error>
+#include <utility>
+
+namespace sandbox {
+namespace {
+
+// Binding one address can fail because the machine simply lacks it (a
+// container without IPv6 still resolves "localhost" to ::1). Such an
+// address is skipped, as long as another one works.
+bool address_missing_here(const std::error_code& error) {
+  return error == asio::error::address_family_not_supported ||
+         error == std::errc::address_not_available;
+}
+
+tcp::acceptor open_acceptor(const asio::any_io_executor& executor, const tcp::endpoint& endpoint,
+                            std::error_code& error) {
+  tcp::acceptor acceptor{executor};
+  acceptor.open(endpoint.protocol(), error);
+  if (error) {
+    return acceptor;
+  }
+  // SO_REUSEADDR, as asyncio sets on POSIX: a restarted server can bind its
+  // port while old connections still sit in TIME_WAIT.
+  acceptor.set_option(tcp::acceptor::reuse_address(true), error);
+  if (endpoint.address().is_v6()) {
+    // Without IPV6_V6ONLY an IPv6 socket on [::] would also take IPv4 and
+    // collide with our own IPv4 socket on the same port.
+    acceptor.set_option(asio::ip::v6_only(true), error);
+  }
+  if (!error) {
+    acceptor.bind(endpoint, error);
+  }
+  if (!error) {
+    // The backlog: connections the kernel completes for us before we accept
+    // them. The system's maximum copes with bursts of clients.
+    acceptor.listen(asio::socket_base::max_listen_connections, error);
+  }
+  return acceptor;
+}
+
+}  // namespace
+
+server::server(asio::any_io_executor executor, connection_handler on_connection)
+    : io_executor_{executor},
+      strand_{asio::make_strand(executor)},
+      on_connection_{std::move(on_connection)},
+      closed_event_{executor} {}
+
+asio::awaitable<std::shared_ptr<server>> server::listen(std::string host, std::uint16_t port,
+                                                        connection_handler on_connection) {
+  const auto executor = co_await asio::this_coro::executor;
+
+  // getaddrinfo() with AI_PASSIVE, and without AI_ADDRCONFIG so that a
+  // machine with only a loopback interface still gets both loopbacks.
+  tcp::resolver resolver{executor};
+  const auto results = co_await resolver.async_resolve(host, std::to_string(port),
+                                                       tcp::resolver::passive, asio::use_awaitable);
+
+  auto self = std::make_shared<server>(executor, std::move(on_connection));
+  std::error_code last_error;
+  for (const auto& entry : results) {
+    tcp::endpoint endpoint = entry.endpoint();
+    if (std::ranges::find(self->endpoints_, endpoint) != self->endpoints_.end()) {
+      continue;  // /etc/hosts may list an address twice.
+    }
+    if (!self->endpoints_.empty()) {
+      endpoint.port(self->port());  // One port for every address, even with --port 0.
+    }
+    std::error_code error;
+    auto acceptor = open_acceptor(self->strand_, endpoint, error);
+    if (error) {
+      if (!address_missing_here(error)) {
+        throw std::system_error{error, "cannot listen on " + to_string(endpoint)};
+      }
+      last_error = error;
+      continue;
+    }
+    self->endpoints_.push_back(acceptor.local_endpoint());
+    self->acceptors_.push_back(std::move(acceptor));
+  }
+  if (self->acceptors_.empty()) {
+    throw std::system_error{last_error, "cannot listen on " + host_port(host, port)};
+  }
+  for (std::size_t i = 0; i < self->acceptors_.size(); ++i) {
+    asio::post(self->strand_, [self, i] { self->accept_next(i); });
+  }
+  co_return self;
+}
+
+void server::accept_next(std::size_t index) {
+  // Each connection gets a strand of its own: if the io_context runs on
+  // several threads, the handlers of one connection still never run at the
+  // same time, while different connections proceed in parallel.
+  acceptors_[index].async_accept(
+      asio::any_io_executor{asio::make_strand(io_executor_)},
+      asio::bind_executor(strand_, [self = shared_from_this(), index](std::error_code error,
+                                                                      tcp::socket socket) {
+        self->on_accept(index, error, std::move(socket));
+      }));
+}
+
+void server::on_accept(std::size_t index, std::error_code error, tcp::socket socket) {
+  if (!serving_) {
+    return;  // Closed meanwhile; the socket closes as it goes out of scope.
+  }
+  if (error) {
+    // Running out of file descriptors (EMFILE) is the classic case: the
+    // pending connection stays queued, so retrying at once would spin.
+    // asyncio logs and waits a second; we wait a little less.
+    eprintln("accept on ", to_string(endpoints_[index]), " failed: ", error.message());
+    auto timer = std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds{100});
+    timer->async_wait([self = shared_from_this(), index, timer](std::error_code) {
+      if (self->serving_) {
+        self->accept_next(index);
+      }
+    });
+    return;
+  }
+  attach();
+  on_connection_(std::move(socket), shared_from_this());
+  accept_next(index);
+}
+
+void server::close() {
+  if (serving_.exchange(false)) {
+    asio::dispatch(strand_, [self = shared_from_this()] { self->do_close(); });
+  }
+}
+
+void server::do_close() {
+  for (auto& acceptor : acceptors_) {
+    std::error_code ignored;
+    acceptor.close(ignored);  // Pending accepts complete with operation_aborted.
+  }
+  {
+    const std::lock_guard lock{mutex_};
+    closed_ = true;
+  }
+  wake_waiters_if_done();
+}
+
+asio::awaitable<void> server::wait_closed() { co_await closed_event_.wait(); }
+
+std::size_t server::active_connections() const {
+  const std::lock_guard lock{mutex_};
+  return active_;
+}
+
+void server::attach() {
+  const std::lock_guard lock{mutex_};
+  ++active_;
+}
+
+void server::detach() {
+  {
+    const std::lock_guard lock{mutex_};
+    --active_;
+  }
+  wake_waiters_if_done();
+}
+
+void server::wake_waiters_if_done() {
+  bool done = false;
+  {
+    const std::lock_guard lock{mutex_};
+    done = closed_ && active_ == 0;
+  }
+  if (done) {
+    closed_event_.set();
+  }
+}
+
+asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory, std::string host,
+                                                       std::uint16_t port) {
+  co_return co_await server::listen(
+      std::move(host), port,
+      [factory = std::move(factory)](tcp::socket socket, const std::shared_ptr<server>& owner) {
+        // Hop onto the connection's strand: from here on, everything this
+        // connection does runs there.
+        const auto executor = socket.get_executor();
+        asio::dispatch(executor, [factory, owner, socket = std::move(socket)]() mutable {
+          auto conn = std::make_shared<transport>(std::move(socket), factory(), owner);
+          conn->start();
+        });
+      });
+}
+
+}  // namespace sandbox

@@ -1,0 +1,261 @@
+#include "sandbox/transport.hpp"
+
+#include "sandbox/server.hpp"
+
+#include <stdexcept>
+#include <utility>
+
+namespace sandbox {
+
+transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
+                     std::shared_ptr<server> owner)
+    : socket_{std::move(socket)}, protocol_{std::move(protocol)}, owner_{std::move(owner)} {
+  std::error_code ignored;
+  // The peer may already have gone; an empty endpoint is the honest answer then.
+  peer_ = socket_.remote_endpoint(ignored);
+  local_ = socket_.local_endpoint(ignored);
+}
+
+transport::~transport() = default;
+
+void transport::start() {
+  protocol_->connection_made(*this);
+  start_read();
+}
+
+// --- Reading ---------------------------------------------------------------
+
+void transport::start_read() {
+  if (state_ != state::open || read_in_flight_ || reading_paused_ || eof_delivered_ ||
+      held_bytes_ > 0 || held_eof_) {
+    return;
+  }
+  read_in_flight_ = true;
+  // The handler holds a shared_ptr to this transport: as long as a read is
+  // pending, the transport cannot be destroyed under it.
+  socket_.async_read_some(asio::buffer(read_buffer_),
+                          [self = shared_from_this()](std::error_code error, std::size_t size) {
+                            self->on_read(error, size);
+                          });
+}
+
+void transport::on_read(std::error_code error, std::size_t size) {
+  read_in_flight_ = false;
+  if (state_ != state::open) {
+    return;  // close() stopped reading: like asyncio, drop late data.
+  }
+  if (error == asio::error::eof) {
+    held_eof_ = true;  // Not an error: the peer finished sending.
+  } else if (error) {
+    fatal_error(error);  // Reset by peer, and the like.
+    return;
+  } else {
+    held_bytes_ = size;
+  }
+  deliver();
+}
+
+void transport::deliver() {
+  if (state_ != state::open || reading_paused_) {
+    return;  // Keep it: resume_reading() delivers it later.
+  }
+  if (held_bytes_ > 0) {
+    const std::string_view data{read_buffer_.data(), std::exchange(held_bytes_, 0)};
+    protocol_->data_received(data);
+    if (state_ != state::open || reading_paused_) {
+      return;
+    }
+  }
+  if (held_eof_) {
+    held_eof_ = false;
+    eof_delivered_ = true;
+    const bool keep_open = protocol_->eof_received();
+    if (!keep_open) {
+      close();
+    }
+    return;
+  }
+  start_read();
+}
+
+void transport::pause_reading() { reading_paused_ = true; }
+
+void transport::resume_reading() {
+  if (!reading_paused_) {
+    return;
+  }
+  reading_paused_ = false;
+  // Deliver from the event loop, not from inside the caller (which may be a
+  // protocol callback itself): callbacks never nest.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+}
+
+// --- Writing ---------------------------------------------------------------
+
+std::size_t transport::get_write_buffer_size() const noexcept {
+  return pending_.size() + (write_in_flight_ ? writing_.size() : 0);
+}
+
+void transport::set_write_buffer_limits(std::size_t high, std::size_t low) {
+  if (low > high) {
+    throw std::invalid_argument{"low-water mark must not exceed the high-water mark"};
+  }
+  high_water_ = high;
+  low_water_ = low;
+  maybe_pause_protocol();
+}
+
+void transport::write(std::string_view data) {
+  if (eof_requested_) {
+    throw std::logic_error{"transport::write() after write_eof()"};
+  }
+  if (state_ != state::open || data.empty()) {
+    return;
+  }
+  pending_ += data;
+  schedule_write();
+  maybe_pause_protocol();
+}
+
+void transport::schedule_write() {
+  if (write_in_flight_ || write_scheduled_) {
+    return;
+  }
+  // Post rather than write now: every write() made before control returns
+  // to the event loop joins pending_ and leaves in one send.
+  write_scheduled_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->write_scheduled_ = false;
+    self->start_write();
+  });
+}
+
+void transport::start_write() {
+  if (state_ == state::closed || write_in_flight_) {
+    return;
+  }
+  if (pending_.empty()) {
+    after_drained();
+    return;
+  }
+  writing_.swap(pending_);
+  write_in_flight_ = true;
+  // async_write, unlike async_write_some, keeps going until every byte is
+  // sent or an error occurs; writing_ must stay untouched until then.
+  asio::async_write(socket_, asio::buffer(writing_),
+                    [self = shared_from_this()](std::error_code error, std::size_t /*sent*/) {
+                      self->on_write(error);
+                    });
+}
+
+void transport::on_write(std::error_code error) {
+  write_in_flight_ = false;
+  writing_.clear();
+  if (state_ == state::closed) {
+    return;
+  }
+  if (error) {
+    fatal_error(error);
+    return;
+  }
+  maybe_resume_protocol();
+  if (!pending_.empty()) {
+    start_write();
+  } else {
+    after_drained();
+  }
+}
+
+void transport::after_drained() {
+  if (eof_requested_ && !eof_sent_) {
+    eof_sent_ = true;
+    std::error_code ignored;  // Fails only if the peer is gone; reading will tell.
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  if (state_ == state::closing) {
+    connection_lost({});
+  }
+}
+
+void transport::write_eof() {
+  if (state_ != state::open || eof_requested_) {
+    return;
+  }
+  eof_requested_ = true;
+  if (!write_in_flight_ && !write_scheduled_) {
+    after_drained();  // Nothing buffered: send FIN now.
+  }
+}
+
+void transport::maybe_pause_protocol() {
+  if (state_ == state::closed) {
+    return;  // protocol_ is gone.
+  }
+  if (!protocol_paused_ && get_write_buffer_size() > high_water_) {
+    protocol_paused_ = true;
+    protocol_->pause_writing();
+  }
+}
+
+void transport::maybe_resume_protocol() {
+  if (state_ == state::closed) {
+    return;
+  }
+  if (protocol_paused_ && get_write_buffer_size() <= low_water_) {
+    protocol_paused_ = false;
+    protocol_->resume_writing();
+  }
+}
+
+// --- Ending ----------------------------------------------------------------
+
+void transport::close() {
+  if (state_ != state::open) {
+    return;
+  }
+  state_ = state::closing;
+  if (!write_in_flight_ && !write_scheduled_) {
+    post_connection_lost({});
+  }
+  // Otherwise after_drained() finishes the job once the buffer is sent.
+}
+
+void transport::abort() {
+  if (state_ == state::closed) {
+    return;
+  }
+  state_ = state::closing;
+  pending_.clear();
+  post_connection_lost({});
+}
+
+void transport::fatal_error(std::error_code error) {
+  state_ = state::closing;
+  pending_.clear();
+  post_connection_lost(error);
+}
+
+void transport::post_connection_lost(std::error_code error) {
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this(), error] { self->connection_lost(error); });
+}
+
+void transport::connection_lost(std::error_code error) {
+  if (state_ == state::closed) {
+    return;
+  }
+  state_ = state::closed;
+  // Closing the socket cancels a read or write still in flight; their
+  // handlers see state::closed and return, dropping the last references.
+  std::error_code ignored;
+  socket_.close(ignored);
+  protocol_->connection_lost(error);
+  // Break the protocol's hold on us (if it keeps a pointer to its
+  // transport) and release the server's count now rather than at destruction.
+  protocol_.reset();
+  if (auto owner = std::exchange(owner_, nullptr)) {
+    owner->detach();
+  }
+}
+
+}  // namespace sandbox
