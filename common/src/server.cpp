@@ -5,6 +5,7 @@
 #include "sandbox/transport.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <system_error>
 #include <utility>
@@ -16,8 +17,10 @@ namespace {
 // container without IPv6 still resolves "localhost" to ::1). Such an
 // address is skipped, as long as another one works.
 bool address_missing_here(const std::error_code& error) {
+  // Asio reports socket errors in its own "asio.system" category, which
+  // does not compare equal to std::errc values: compare with Asio's codes.
   return error == asio::error::address_family_not_supported ||
-         error == std::errc::address_not_available;
+         error == std::error_code{EADDRNOTAVAIL, asio::system_category()};
 }
 
 tcp::acceptor open_acceptor(const asio::any_io_executor& executor, const tcp::endpoint& endpoint,

@@ -76,6 +76,10 @@ class stream_protocol;
 /// feed_data() and feed_eof() themselves.
 class stream_reader {
  public:
+  /// A handle to no stream, to be assigned later (Asio needs result types
+  /// of coroutines to be default-constructible). Using it is an error.
+  stream_reader() = default;
+
   /// An empty reader whose waits run on `executor`, holding at most about
   /// `limit` bytes before it asks its transport to pause.
   explicit stream_reader(const asio::any_io_executor& executor,
@@ -159,6 +163,9 @@ class stream_writer {
 
   /// The transport underneath, as `writer.transport` in asyncio.
   [[nodiscard]] transport& get_transport() const noexcept { return *transport_; }
+
+  /// A handle to no stream, to be assigned later; using it is an error.
+  stream_writer() = default;
 
   /// Made by start_server() and open_connection().
   stream_writer(std::shared_ptr<transport> transport,

@@ -1,0 +1,80 @@
+// The programs under test: each chapter's C++ executable and its
+// reference.py. The same behavioural tests run against both, so the C++
+// chapters and the asyncio lesson provably agree.
+#pragma once
+
+#include "process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sandbox::testing {
+
+/// One way to run a chapter.
+struct program {
+  std::string label;                 ///< "cpp" or "python": the test name's suffix.
+  std::vector<std::string> command;  ///< argv before the options.
+
+  /// The reference programs need python3; the tests skip them without it.
+  [[nodiscard]] bool available() const { return !command.front().empty(); }
+};
+
+/// Names the program in test output instead of dumping its bytes.
+inline void PrintTo(const program& prog, std::ostream* out) { *out << prog.label; }
+
+inline program cpp_program(const char* executable) { return {"cpp", {executable}}; }
+inline program python_program(const char* script) { return {"python", {SANDBOX_PYTHON3, script}}; }
+
+inline std::string program_name(const ::testing::TestParamInfo<program>& info) {
+  return info.param.label;
+}
+
+/// A server chapter, started on a free port of 127.0.0.1.
+struct running_server {
+  std::unique_ptr<child_process> process;
+  unsigned short port = 0;
+  std::string first_line;
+};
+
+/// Starts `server` with `options`; fails the test unless its first line is
+/// "Serving on HOST:PORT".
+inline running_server start_server(const program& server, std::vector<std::string> options = {}) {
+  std::vector<std::string> argv = server.command;
+  argv.insert(argv.end(), {"--host", "127.0.0.1", "--port", "0"});
+  argv.insert(argv.end(), options.begin(), options.end());
+  running_server started;
+  started.process = std::make_unique<child_process>(argv);
+  started.first_line = started.process->read_line(20s).value_or("<no output>");
+  started.port = parse_serving_port(started.first_line);
+  EXPECT_NE(started.port, 0) << "first line: " << started.first_line
+                             << "\nstderr: " << started.process->stderr_text();
+  return started;
+}
+
+/// Runs `prog` with `options` to completion and returns its exit status
+/// (nullopt when it had to be killed).
+inline std::optional<int> run_to_end(const program& prog, std::vector<std::string> options,
+                                     std::vector<std::string>* stdout_lines = nullptr,
+                                     std::string* stderr_text = nullptr) {
+  std::vector<std::string> argv = prog.command;
+  argv.insert(argv.end(), options.begin(), options.end());
+  child_process process{argv};
+  auto lines = process.read_remaining_lines(20s);
+  const auto status = process.wait(20s);
+  if (stdout_lines != nullptr) {
+    *stdout_lines = std::move(lines);
+  }
+  if (stderr_text != nullptr) {
+    *stderr_text = process.stderr_text();
+  }
+  return status;
+}
+
+}  // namespace sandbox::testing
+
+/// Skips a reference-program case where python3 is missing.
+#define SANDBOX_REQUIRE_AVAILABLE(prog) \
+  if (!(prog).available()) GTEST_SKIP() << "python3 not found"

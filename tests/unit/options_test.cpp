@@ -1,0 +1,64 @@
+// The shared command line: defaults, values, and the exit statuses a user
+// and a script rely on (0 for --help, 2 for a bad option).
+#include "sandbox/options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace {
+
+std::optional<int> parse(sandbox::command_line& cli, std::vector<const char*> args) {
+  args.insert(args.begin(), "ch99_test");
+  return cli.try_parse(static_cast<int>(args.size()), args.data());
+}
+
+TEST(CommandLine, ServerDefaultsAreTheLessons) {
+  sandbox::command_line cli{"test"};
+  const auto& options = cli.add_server_options();
+  EXPECT_EQ(parse(cli, {}), std::nullopt);
+  EXPECT_EQ(options.host, "localhost");
+  EXPECT_EQ(options.port, 2222);
+  EXPECT_FALSE(options.quiet);
+}
+
+TEST(CommandLine, ReadsHostPortAndQuiet) {
+  sandbox::command_line cli{"test"};
+  const auto& options = cli.add_server_options();
+  EXPECT_EQ(parse(cli, {"--host", "::1", "--port", "0", "--quiet"}), std::nullopt);
+  EXPECT_EQ(options.host, "::1");
+  EXPECT_EQ(options.port, 0);
+  EXPECT_TRUE(options.quiet);
+}
+
+TEST(CommandLine, ClientTakesHostAndPort) {
+  sandbox::command_line cli{"test"};
+  const auto& options = cli.add_client_options();
+  EXPECT_EQ(parse(cli, {"--port=4000", "--host=127.0.0.1"}), std::nullopt);
+  EXPECT_EQ(options.host, "127.0.0.1");
+  EXPECT_EQ(options.port, 4000);
+  EXPECT_EQ(parse(cli, {"--quiet"}), 2) << "clients have no --quiet";
+}
+
+TEST(CommandLine, HelpExitsWithZero) {
+  sandbox::command_line cli{"test"};
+  cli.add_server_options();
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(parse(cli, {"--help"}), 0);
+  EXPECT_NE(::testing::internal::GetCapturedStdout().find("--port"), std::string::npos);
+}
+
+TEST(CommandLine, BadOptionsExitWithTwoAndSayWhy) {
+  for (const auto& args : std::vector<std::vector<const char*>>{
+           {"--no-such-option"}, {"--port", "70000"}, {"--port", "-1"},
+           {"--port", "http"}, {"--port"}, {"extra"}}) {
+    sandbox::command_line cli{"test"};
+    cli.add_server_options();
+    ::testing::internal::CaptureStderr();
+    EXPECT_EQ(parse(cli, args), 2) << args.front();
+    const std::string message = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(message.find("ch99_test: error: "), std::string::npos) << message;
+  }
+}
+
+}  // namespace

@@ -1,0 +1,187 @@
+// server, transport and streams over real loopback sockets. The event loop
+// runs on a background thread; the test thread plays the client with plain
+// blocking sockets, and looks at loop-owned state only through the loop.
+#include "sandbox/server.hpp"
+#include "sandbox/streams.hpp"
+#include "sandbox/transport.hpp"
+
+#include "client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <netdb.h>
+#include <set>
+#include <thread>
+
+namespace {
+
+using namespace std::chrono_literals;
+using sandbox::testing::test_client;
+
+// Records what a transport tells its protocol, and echoes.
+class recording_echo : public sandbox::protocol {
+ public:
+  void connection_made(sandbox::transport& transport) override { transport_ = &transport; }
+  void data_received(std::string_view data) override { transport_->write(data); }
+  void connection_lost(std::error_code) override {}
+
+ private:
+  sandbox::transport* transport_ = nullptr;
+};
+
+class LoopbackServer : public ::testing::Test {
+ protected:
+  LoopbackServer() : thread_{[this] { loop_.run(); }} {}
+
+  ~LoopbackServer() override {
+    work_.reset();
+    loop_.stop();
+    thread_.join();
+  }
+
+  std::shared_ptr<sandbox::server> start_echo(const std::string& host, std::uint16_t port = 0) {
+    return asio::co_spawn(
+               loop_,
+               sandbox::create_server([] { return std::make_shared<recording_echo>(); }, host,
+                                      port),
+               asio::use_future)
+        .get();
+  }
+
+  // Runs `f` on the loop's thread and returns its result.
+  template <typename F>
+  auto on_loop(F f) {
+    return asio::post(loop_, asio::use_future(std::move(f))).get();
+  }
+
+  // Polls `condition` (on the loop thread) until it holds, for up to 10 s.
+  template <typename F>
+  bool eventually(F condition) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (on_loop(condition)) {
+        return true;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return false;
+  }
+
+  asio::io_context loop_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{loop_.get_executor()};
+  std::thread thread_;
+};
+
+TEST_F(LoopbackServer, PortZeroBindsARealPortThatEchoes) {
+  const auto server = start_echo("127.0.0.1");
+  ASSERT_NE(server->port(), 0);
+  test_client client{"127.0.0.1", server->port()};
+  client.send("ping");
+  EXPECT_EQ(client.receive_exactly(4), "ping");
+  server->close();
+}
+
+TEST_F(LoopbackServer, CloseStopsListeningButWaitClosedWaitsForConnections) {
+  const auto server = start_echo("127.0.0.1");
+  auto client = std::make_unique<test_client>("127.0.0.1", server->port());
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 1; }));
+
+  server->close();
+  EXPECT_FALSE(server->is_serving());
+  auto closed = asio::co_spawn(loop_, server->wait_closed(), asio::use_future);
+  EXPECT_EQ(closed.wait_for(200ms), std::future_status::timeout)
+      << "wait_closed() returned while a connection was still open";
+  EXPECT_THROW(test_client("127.0.0.1", server->port()), std::runtime_error)
+      << "a closed server must refuse new connections";
+
+  client.reset();  // The last connection ends...
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);  // ...and so does the wait.
+}
+
+TEST_F(LoopbackServer, APortInUseIsReportedWithTheAddress) {
+  const auto first = start_echo("127.0.0.1");
+  try {
+    start_echo("127.0.0.1", first->port());
+    FAIL() << "binding a port in use must fail";
+  } catch (const std::system_error& error) {
+    EXPECT_EQ(error.code(), asio::error::address_in_use);
+    EXPECT_NE(std::string{error.what()}.find("cannot listen on 127.0.0.1:"), std::string::npos);
+  }
+  first->close();
+}
+
+TEST_F(LoopbackServer, AHostNameIsServedOnEveryAddressItResolvesToOnOnePort) {
+  // What getaddrinfo() says "localhost" is here: 127.0.0.1, and ::1 where
+  // /etc/hosts lists it.
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  ASSERT_EQ(::getaddrinfo("localhost", nullptr, &hints, &found), 0);
+  std::set<std::string> addresses;
+  for (auto* entry = found; entry != nullptr; entry = entry->ai_next) {
+    char text[NI_MAXHOST];
+    ::getnameinfo(entry->ai_addr, entry->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST);
+    addresses.insert(text);
+  }
+  ::freeaddrinfo(found);
+
+  const auto server = start_echo("localhost");
+  ASSERT_EQ(server->sockets().size(), addresses.size());
+  for (const auto& address : addresses) {
+    test_client client{address, server->port()};
+    client.send("hi " + address);
+    EXPECT_EQ(client.receive_exactly(3 + address.size()), "hi " + address);
+  }
+  server->close();
+}
+
+TEST_F(LoopbackServer, AnIpv6LiteralIsServed) {
+  std::shared_ptr<sandbox::server> server;
+  try {
+    server = start_echo("::1");
+  } catch (const std::system_error& error) {
+    GTEST_SKIP() << "no IPv6 loopback here: " << error.what();
+  }
+  EXPECT_TRUE(server->sockets().front().address().is_v6());
+  test_client client{"::1", server->port()};
+  client.send("six");
+  EXPECT_EQ(client.receive_exactly(3), "six");
+  server->close();
+}
+
+TEST_F(LoopbackServer, AReaderFarBehindPausesItsTransportUntilItCatchesUp) {
+  // The peer sends 1 MiB; our reader's limit is 1 KiB and nobody reads
+  // yet. Reading must pause (the rest waits in kernel buffers, not in ours),
+  // and resume once the reader consumes.
+  constexpr std::size_t total = 1024 * 1024;
+  asio::ip::tcp::acceptor acceptor{loop_, {asio::ip::make_address("127.0.0.1"), 0}};
+  const auto port = acceptor.local_endpoint().port();
+  auto streams = asio::co_spawn(loop_, sandbox::open_connection("127.0.0.1", port, 1024),
+                                asio::use_future);
+  asio::ip::tcp::socket peer = acceptor.accept();
+  auto [reader, writer] = streams.get();
+  std::thread sender{[&] { asio::write(peer, asio::buffer(std::string(total, 'x'))); }};
+
+  EXPECT_TRUE(eventually([&] { return !writer.get_transport().is_reading(); }))
+      << "the transport never paused";
+
+  auto everything = asio::co_spawn(
+      loop_,
+      [](sandbox::stream_reader r) -> asio::awaitable<std::size_t> {
+        std::size_t received = 0;
+        while (received < total) {
+          received += (co_await r.read(8192)).size();
+        }
+        co_return received;
+      }(reader),
+      asio::use_future);
+  EXPECT_EQ(everything.get(), total);
+  sender.join();
+  EXPECT_TRUE(on_loop([&] { return writer.get_transport().is_reading(); }));
+  on_loop([&] { writer.close(); });
+}
+
+}  // namespace

@@ -1,0 +1,245 @@
+// stream_reader framing, fed by hand as asyncio's own tests feed a
+// StreamReader: the event loop is driven step by step with poll(), so each
+// test controls exactly which bytes have arrived when a read looks.
+#include "sandbox/streams.hpp"
+
+#include <gtest/gtest.h>
+
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace {
+
+using sandbox::incomplete_read_error;
+using sandbox::limit_overrun_error;
+using sandbox::stream_reader;
+
+// The outcome of one read, filled in when its coroutine finishes.
+struct outcome {
+  bool done = false;
+  std::string value;
+  std::exception_ptr error;
+
+  // Rethrows a failure so EXPECT_THROW can check its type.
+  [[nodiscard]] std::string get() const {
+    if (error) {
+      std::rethrow_exception(error);
+    }
+    return value;
+  }
+};
+
+class StreamReader : public ::testing::Test {
+ protected:
+  // Starts `read` and runs the loop until nothing more can happen without
+  // new input.
+  std::shared_ptr<outcome> start(asio::awaitable<std::string> read) {
+    auto result = std::make_shared<outcome>();
+    asio::co_spawn(loop_, std::move(read), [result](std::exception_ptr error, std::string value) {
+      result->done = true;
+      result->error = error;
+      result->value = std::move(value);
+    });
+    settle();
+    return result;
+  }
+
+  // Runs a read that must complete with what is already there.
+  std::string now(asio::awaitable<std::string> read) {
+    const auto result = start(std::move(read));
+    EXPECT_TRUE(result->done) << "the read is still waiting for data";
+    return result->get();
+  }
+
+  void feed(std::string_view data) {
+    reader_.feed_data(data);
+    settle();
+  }
+
+  void feed_eof() {
+    reader_.feed_eof();
+    settle();
+  }
+
+  void settle() {
+    loop_.restart();
+    loop_.poll();
+  }
+
+  asio::io_context loop_;
+  stream_reader reader_{loop_.get_executor(), 16};  // A small limit: overruns are cheap to test.
+};
+
+TEST_F(StreamReader, ReadReturnsWhatIsBufferedUpToTheRequestedSize) {
+  feed("hello");
+  EXPECT_EQ(now(reader_.read(3)), "hel");
+  EXPECT_EQ(now(reader_.read(100)), "lo");
+}
+
+TEST_F(StreamReader, ReadWaitsForTheNextArrivalAndReturnsJustThat) {
+  const auto result = start(reader_.read(8192));
+  EXPECT_FALSE(result->done);
+  feed("ab");
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "ab");
+}
+
+TEST_F(StreamReader, ReadReturnsEmptyAtEndOfFile) {
+  const auto result = start(reader_.read(8192));
+  feed_eof();
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "");
+  EXPECT_TRUE(reader_.at_eof());
+  EXPECT_EQ(now(reader_.read(0)), "");
+}
+
+TEST_F(StreamReader, ReadWithoutSizeCollectsEverythingUntilEndOfFile) {
+  const auto result = start(reader_.read());
+  feed("one ");
+  feed("two");
+  EXPECT_FALSE(result->done);
+  feed_eof();
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "one two");
+}
+
+TEST_F(StreamReader, AtEofOnlyOnceTheBufferIsEmpty) {
+  feed("x");
+  feed_eof();
+  EXPECT_FALSE(reader_.at_eof());
+  EXPECT_EQ(now(reader_.read(1)), "x");
+  EXPECT_TRUE(reader_.at_eof());
+}
+
+TEST_F(StreamReader, ReadlineJoinsALineSplitAcrossArrivals) {
+  const auto first = start(reader_.readline());
+  feed("First li");
+  EXPECT_FALSE(first->done);
+  feed("ne.\nSec");
+  ASSERT_TRUE(first->done);
+  EXPECT_EQ(first->get(), "First line.\n");
+  EXPECT_EQ(now(reader_.read(100)), "Sec");
+}
+
+TEST_F(StreamReader, ReadlineReturnsAPartialLastLineAtEndOfFile) {
+  feed("no newline");
+  const auto result = start(reader_.readline());
+  EXPECT_FALSE(result->done);
+  feed_eof();
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "no newline");
+  EXPECT_EQ(now(reader_.readline()), "") << "after end of file, readline() returns b''";
+}
+
+TEST_F(StreamReader, ReaduntilFindsASeparatorSplitAcrossArrivals) {
+  const auto result = start(reader_.readuntil("\r\n"));
+  feed("ab\r");
+  EXPECT_FALSE(result->done);
+  feed("\ncd");
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "ab\r\n");
+  EXPECT_EQ(now(reader_.read(10)), "cd");
+}
+
+TEST_F(StreamReader, ReaduntilAtEndOfFileThrowsWithThePartialData) {
+  feed("abc");
+  const auto result = start(reader_.readuntil("\n"));
+  feed_eof();
+  ASSERT_TRUE(result->done);
+  try {
+    (void)result->get();
+    FAIL() << "expected incomplete_read_error";
+  } catch (const incomplete_read_error& error) {
+    EXPECT_EQ(error.partial(), "abc");
+    EXPECT_EQ(error.expected(), std::nullopt);
+    EXPECT_STREQ(error.what(), "3 bytes read on a total of undefined expected bytes");
+  }
+  EXPECT_TRUE(reader_.at_eof()) << "the partial data was consumed";
+}
+
+TEST_F(StreamReader, ReaduntilBeyondTheLimitThrowsAndLeavesTheData) {
+  feed("0123456789abcdefXYZ");  // 19 bytes, no separator, limit 16.
+  try {
+    (void)now(reader_.readuntil("\n"));
+    FAIL() << "expected limit_overrun_error";
+  } catch (const limit_overrun_error& error) {
+    EXPECT_EQ(error.consumed(), 19U);
+  }
+  EXPECT_EQ(now(reader_.read(100)), "0123456789abcdefXYZ");
+}
+
+TEST_F(StreamReader, ReaduntilSeparatorFoundPastTheLimitStillOverruns) {
+  feed("0123456789abcdefXY\nrest");
+  try {
+    (void)now(reader_.readuntil("\n"));
+    FAIL() << "expected limit_overrun_error";
+  } catch (const limit_overrun_error& error) {
+    EXPECT_EQ(error.consumed(), 18U);
+    EXPECT_STREQ(error.what(), "Separator is found, but chunk is longer than limit");
+  }
+}
+
+TEST_F(StreamReader, ReadlineDropsAnOverlongLineAndRecovers) {
+  feed("0123456789abcdefXY\nok\n");
+  EXPECT_THROW((void)now(reader_.readline()), limit_overrun_error);
+  EXPECT_EQ(now(reader_.readline()), "ok\n");
+}
+
+TEST_F(StreamReader, ReadlineDropsAnOverlongLineWhoseEndHasNotArrived) {
+  const auto result = start(reader_.readline());
+  feed("0123456789abcdefXYZ");
+  ASSERT_TRUE(result->done);
+  EXPECT_THROW((void)result->get(), limit_overrun_error);
+  feed("next\n");
+  EXPECT_EQ(now(reader_.readline()), "next\n");
+}
+
+TEST_F(StreamReader, ReadexactlyWaitsForEveryByte) {
+  const auto result = start(reader_.readexactly(4));
+  feed("ab");
+  EXPECT_FALSE(result->done);
+  feed("cde");
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "abcd");
+  EXPECT_EQ(now(reader_.read(10)), "e");
+}
+
+TEST_F(StreamReader, ReadexactlyShortOfBytesThrowsIncompleteRead) {
+  feed("abc");
+  const auto result = start(reader_.readexactly(5));
+  feed_eof();
+  ASSERT_TRUE(result->done);
+  try {
+    (void)result->get();
+    FAIL() << "expected incomplete_read_error";
+  } catch (const incomplete_read_error& error) {
+    EXPECT_EQ(error.partial(), "abc");
+    EXPECT_EQ(error.expected(), 5U);
+    EXPECT_STREQ(error.what(), "3 bytes read on a total of 5 expected bytes");
+  }
+}
+
+TEST_F(StreamReader, TwoCoroutinesWaitingAtOnceIsAnError) {
+  const auto first = start(reader_.read(10));
+  const auto second = start(reader_.read(10));
+  ASSERT_TRUE(second->done);
+  EXPECT_THROW((void)second->get(), std::logic_error);
+  feed("x");
+  EXPECT_EQ(first->get(), "x");
+}
+
+TEST_F(StreamReader, AConnectionErrorFailsTheWaitingRead) {
+  const auto result = start(reader_.readline());
+  reader_.set_exception(make_error_code(std::errc::connection_reset));
+  settle();
+  ASSERT_TRUE(result->done);
+  EXPECT_THROW((void)result->get(), std::system_error);
+}
+
+TEST_F(StreamReader, EmptySeparatorIsRejected) {
+  EXPECT_THROW((void)now(reader_.readuntil("")), std::invalid_argument);
+}
+
+}  // namespace
