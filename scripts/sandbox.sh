@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# asio-sandbox's one entry point on a fresh Debian 12 (or Ubuntu 24.04) machine:
+# installs whatever is missing, builds, then
+#   lesson   plays the lesson: chapter 01 with a scripted telnet-like client,
+#            then chapter 03's client against chapter 02's server, both consoles shown;
+#   test     runs every test (CTest, dev preset).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+usage() { echo "usage: $0 lesson|test" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+mode=$1
+
+# What a build and the tests need, as Debian packages. python3 runs the
+# chapters' reference programs, so the tests can compare C++ with asyncio.
+packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev python3)
+
+install_missing() {
+  local missing=() package
+  for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "==> Installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  echo "==> Configuring and building (preset dev, in build/dev)"
+  cmake --preset dev >/dev/null
+  cmake --build --preset dev "$@"
+}
+
+# --- The guided tour ---------------------------------------------------------
+
+bin=build/dev/chapters
+server_pid=""
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+# Starts a server chapter on a free port with its console prefixed, and sets
+# $port from its first line, "Serving on HOST:PORT".
+start_server() {
+  local console; console=$(mktemp)
+  "$@" --port 0 >"$console" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n '1s/^Serving on .*:\([0-9]*\)$/\1/p' "$console")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { cat "$console"; echo "server did not start" >&2; exit 1; }
+  tail -n +1 -s 0.05 -f --pid="$server_pid" "$console" | sed -u 's/^/    server | /' &
+}
+
+# Like telnet: send one key at a time and show what comes back.
+type_keys() {
+  exec 3<>"/dev/tcp/127.0.0.1/$port"
+  local key reply
+  for key in "$@"; do
+    printf '%s' "$key" >&3
+    sleep 0.3
+    IFS= read -r -t 1 -n 64 reply <&3 || true
+    printf '    client | typed %s, got %s\n' "$key" "$reply"
+  done
+  exec 3>&-
+}
+
+lesson() {
+  build --target ch01_protocol_echo_server ch02_stream_echo_server ch03_stream_echo_client
+  cat <<'TEXT'
+
+==> Chapter 01: the protocol echo server (chapters/01_protocol_echo_server)
+    The lesson's SimpleEchoProtocol. A client types a, b, c as telnet would;
+    the server prints what it receives and answers "echo:" + the key.
+TEXT
+  start_server "$bin/ch01_protocol_echo_server" --host 127.0.0.1
+  sleep 0.2
+  type_keys a b c
+  wait "$server_pid" && echo "    (the server ended with status $? once its connection was lost)"
+  server_pid=""
+  sleep 0.2
+
+  cat <<'TEXT'
+
+==> Chapters 02 and 03: the stream echo server and client
+    The server reads with read(8192) and echoes; the client writes four
+    lines, then reads them back with readline().
+TEXT
+  start_server "$bin/ch02_stream_echo_server" --host 127.0.0.1
+  sleep 0.2
+  "$bin/ch03_stream_echo_client" --host 127.0.0.1 --port "$port" | sed -u 's/^/    client | /'
+  sleep 0.3
+  kill -INT "$server_pid"
+  wait "$server_pid" && echo "    (Ctrl-C ended the server with status $?)"
+  server_pid=""
+  sleep 0.2
+  cat <<TEXT
+
+==> Your turn. In one terminal:   $bin/ch01_protocol_echo_server
+    and in another:                telnet localhost 2222
+    Then read chapters/01_protocol_echo_server/README.md.
+TEXT
+}
+
+install_missing
+case "$mode" in
+  lesson) lesson ;;
+  test)
+    build
+    echo "==> Running every test"
+    ctest --preset dev
+    ;;
+  *) usage ;;
+esac
