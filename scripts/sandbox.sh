@@ -3,7 +3,7 @@
 # installs whatever is missing, builds, then
 #   lesson   plays the lesson: chapter 01 with a scripted telnet-like client,
 #            then chapter 03's client against chapter 02's server, both consoles shown;
-#   test     runs every test (CTest, dev preset).
+#   test     runs every test (CTest, dev preset), the documentation checks included.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,6 +14,8 @@ mode=$1
 # What a build and the tests need, as Debian packages. python3 runs the
 # chapters' reference programs, so the tests can compare C++ with asyncio.
 packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev python3)
+# The tests also build the documentation site and check it.
+docs_packages=(doxygen graphviz doxygen-awesome-css)
 
 install_missing() {
   local missing=() package
@@ -107,6 +109,7 @@ TEXT
 TEXT
 }
 
+[ "$mode" = test ] && packages+=("${docs_packages[@]}")
 install_missing
 case "$mode" in
   lesson) lesson ;;

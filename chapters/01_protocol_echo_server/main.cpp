@@ -1,4 +1,6 @@
-// Chapter 01: the protocol echo server.
+/// \file
+/// Chapter 01: the protocol echo server: the whole program. Its page is chapters/01_protocol_echo_server/README.md.
+//
 //
 // The lesson's SimpleEchoProtocol, callback for callback. asyncio calls a
 // Protocol's methods as things happen on a connection; sandbox::transport does
@@ -88,6 +90,7 @@ asio::awaitable<void> serve(sandbox::server_options options, bool forever) {
 
 }  // namespace
 
+/// Parses the command line, then runs the chapter until it ends or a signal stops it.
 int main(int argc, char* argv[]) {
   //! [options]
   sandbox::command_line cli{"Chapter 01: the asyncio lesson's protocol echo server"};

@@ -1,4 +1,6 @@
-// Chapter 02: the stream echo server.
+/// \file
+/// Chapter 02: the stream echo server: the whole program. Its page is chapters/02_stream_echo_server/README.md.
+//
 //
 // The same echo, written as one coroutine per client with a stream reader and
 // writer instead of callbacks. The code reads top to bottom like blocking
@@ -60,6 +62,7 @@ asio::awaitable<void> serve(sandbox::server_options options) {
 
 }  // namespace
 
+/// Parses the command line, then runs the chapter until it ends or a signal stops it.
 int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 02: the asyncio lesson's stream echo server"};
   const auto& options = cli.add_server_options();

@@ -1,4 +1,6 @@
-// Chapter 03: the stream echo client.
+/// \file
+/// Chapter 03: the stream echo client: the whole program. Its page is chapters/03_stream_echo_client/README.md.
+//
 //
 // Connects, writes four lines, then reads the echo back line by line. Run
 // chapter 02 first, then this.
@@ -43,6 +45,7 @@ asio::awaitable<void> simple_echo_client(std::string host, std::uint16_t port) {
 
 }  // namespace
 
+/// Parses the command line, then runs the chapter until it ends or a signal stops it.
 int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 03: the asyncio lesson's stream echo client"};
   const auto& options = cli.add_client_options();

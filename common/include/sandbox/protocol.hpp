@@ -53,9 +53,8 @@ class protocol {
   virtual void resume_writing();
 
  protected:
+  /// Only derived protocols are made.
   protocol() = default;
-  protocol(const protocol&) = default;
-  protocol& operator=(const protocol&) = default;
 };
 
 /// asyncio's `protocol_factory`: called once per accepted connection, so that
