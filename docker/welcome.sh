@@ -1,0 +1,24 @@
+#!/bin/sh
+# What `docker run IMAGE` prints: what is inside and how to start each chapter.
+cat <<'TEXT'
+asio-sandbox: the asyncio echo lesson retold in C++20 with Asio.
+
+Chapters (on PATH):
+  ch01_protocol_echo_server   the protocol (callback) echo server
+  ch02_stream_echo_server     the stream (coroutine) echo server
+  ch03_stream_echo_client     the stream echo client
+
+Serve the lesson to your machine, then run `telnet localhost 2222` there:
+  docker run -it --rm -p 2222:2222 IMAGE ch01_protocol_echo_server --host 0.0.0.0
+
+Both sides inside one container:
+  docker run -it --rm IMAGE bash -c 'ch02_stream_echo_server & sleep 0.5; ch03_stream_echo_client; kill %1'
+
+Play with telnet and nc inside:
+  docker run -it --rm IMAGE bash
+
+Read the docs at http://localhost:8000:
+  docker run --rm -p 8000:8000 IMAGE serve-docs
+
+Every program takes --help.
+TEXT
