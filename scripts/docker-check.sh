@@ -23,10 +23,12 @@ inside_check='
   test -f /usr/share/doc/asio-sandbox/html/index.html
   test "$(id -u)" != 0
   ch02_stream_echo_server --host 127.0.0.1 --port 0 >/tmp/server.log &
+  server=$!
   for i in $(seq 50); do grep -q "^Serving on" /tmp/server.log && break; sleep 0.1; done
   port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/server.log)
   ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
-  kill -INT %1; wait %1
+  kill -INT "$server"
+  wait "$server"
   printf "%s\n" "Lines received" "b'"'"'First line.\\n'"'"'" "b'"'"'Second line.\\n'"'"'" \
                 "b'"'"'Third line.\\n'"'"'" "b'"'"'Last line.\\n'"'"'" >/tmp/expected.log
   diff /tmp/expected.log /tmp/client.log
