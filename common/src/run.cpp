@@ -29,6 +29,8 @@ int run(std::function<asio::awaitable<void>()> main) {
         std::rethrow_exception(failure);
       } catch (const std::exception& error) {
         eprintln("error: ", error.what());
+      } catch (...) {
+        eprintln("error: unknown exception");
       }
       status = 1;
     }
