@@ -321,8 +321,6 @@ class stream_protocol final : public protocol {
     }
   }
 
-  [[nodiscard]] bool lost() const noexcept { return lost_; }
-
  private:
   stream_reader reader_;
   asio::steady_timer drain_waiter_;

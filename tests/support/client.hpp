@@ -44,7 +44,6 @@ class test_client {
   std::string exchange(std::string_view data, std::size_t expected_reply_size,
                        std::chrono::milliseconds timeout = 20s);
 
-  int fd() const noexcept { return fd_; }
 
  private:
   int fd_ = -1;
