@@ -2,6 +2,7 @@
 
 #include "sandbox/address.hpp"
 #include "sandbox/console.hpp"
+#include "sandbox/run.hpp"
 #include "sandbox/transport.hpp"
 
 #include <algorithm>
@@ -53,6 +54,7 @@ tcp::acceptor open_acceptor(const asio::any_io_executor& executor, const tcp::en
 
 server::server(asio::any_io_executor executor, connection_handler on_connection)
     : io_executor_{executor},
+      single_threaded_{is_single_threaded(executor)},
       strand_{asio::make_strand(executor)},
       on_connection_{std::move(on_connection)},
       closed_event_{executor} {}
@@ -101,9 +103,11 @@ asio::awaitable<std::shared_ptr<server>> server::listen(std::string host, std::u
 void server::accept_next(std::size_t index) {
   // Each connection gets a strand of its own: if the io_context runs on
   // several threads, the handlers of one connection still never run at the
-  // same time, while different connections proceed in parallel.
+  // same time, while different connections proceed in parallel. On a loop
+  // run by one thread (sandbox::run) nothing can overlap, and the strand
+  // would be pure overhead.
   acceptors_[index].async_accept(
-      asio::any_io_executor{asio::make_strand(io_executor_)},
+      single_threaded_ ? io_executor_ : asio::any_io_executor{asio::make_strand(io_executor_)},
       asio::bind_executor(strand_, [self = shared_from_this(), index](std::error_code error,
                                                                       tcp::socket socket) {
         self->on_accept(index, error, std::move(socket));

@@ -14,6 +14,13 @@ transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
   // The peer may already have gone; an empty endpoint is the honest answer then.
   peer_ = socket_.remote_endpoint(ignored);
   local_ = socket_.local_endpoint(ignored);
+  // TCP_NODELAY, as asyncio sets on every TCP transport. Without it, Nagle's
+  // algorithm holds back a small segment while an earlier one is unacknowledged,
+  // and the peer delays its acknowledgement hoping to piggyback it on a reply:
+  // a 100 KiB echo sent in pieces then stalls for 40 ms a time (chapter 04
+  // measured 663 requests/s instead of 7,000). We already gather each turn's
+  // writes into one send, which is what Nagle was for.
+  socket_.set_option(tcp::no_delay{true}, ignored);
 }
 
 transport::~transport() = default;
@@ -61,7 +68,11 @@ void transport::deliver() {
   }
   if (held_bytes_ > 0) {
     const std::string_view data{read_buffer_.data(), std::exchange(held_bytes_, 0)};
+    delivering_ = true;
     protocol_->data_received(data);
+    delivering_ = false;
+    // What the callback wrote leaves now, in one send, before we read again.
+    flush_scheduled();
     if (state_ != state::open || reading_paused_) {
       return;
     }
@@ -121,13 +132,21 @@ void transport::schedule_write() {
   if (write_in_flight_ || write_scheduled_) {
     return;
   }
-  // Post rather than write now: every write() made before control returns
-  // to the event loop joins pending_ and leaves in one send.
+  // Do not send yet: every write() made before control returns to the
+  // event loop joins pending_ and leaves in one send. Inside data_received()
+  // deliver() sends when the callback returns; anywhere else (a coroutine,
+  // a timer) a posted handler does it.
   write_scheduled_ = true;
-  asio::post(socket_.get_executor(), [self = shared_from_this()] {
-    self->write_scheduled_ = false;
-    self->start_write();
-  });
+  if (!delivering_) {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush_scheduled(); });
+  }
+}
+
+void transport::flush_scheduled() {
+  if (write_scheduled_) {
+    write_scheduled_ = false;
+    start_write();
+  }
 }
 
 void transport::start_write() {

@@ -41,6 +41,9 @@ class child_process {
   /// True until the process has been seen to exit.
   bool running();
 
+  /// The process id, for tools that watch the process (its CPU time).
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
   /// What the process wrote to stderr so far.
   std::string stderr_text() const;
 

@@ -19,7 +19,8 @@ namespace sandbox {
 
 /// The counterpart of `asyncio.Server`, returned by create_server() and
 /// start_server(): it listens on every address a host name resolves to, all
-/// on the same port, and hands each accepted connection to its own strand.
+/// on the same port, and hands each accepted connection to its own strand
+/// (unless one thread runs the loop: see mark_single_threaded()).
 ///
 /// close() and wait_closed() may be called from any thread.
 class server : public std::enable_shared_from_this<server> {
@@ -78,6 +79,7 @@ class server : public std::enable_shared_from_this<server> {
   void wake_waiters_if_done();
 
   asio::any_io_executor io_executor_;   // where new connections' strands come from
+  bool single_threaded_;                 // true: connections need no strands (sandbox::run)
   asio::strand<asio::any_io_executor> strand_;  // serialises the acceptors
   connection_handler on_connection_;
   std::vector<tcp::acceptor> acceptors_;

@@ -114,6 +114,7 @@ class transport : public std::enable_shared_from_this<transport> {
   void on_read(std::error_code error, std::size_t size);
   void deliver();
   void schedule_write();
+  void flush_scheduled();
   void start_write();
   void on_write(std::error_code error);
   void after_drained();
@@ -145,7 +146,8 @@ class transport : public std::enable_shared_from_this<transport> {
   std::string pending_;
   std::string writing_;
   bool write_in_flight_ = false;
-  bool write_scheduled_ = false;
+  bool write_scheduled_ = false;  // A flush will come: posted, or when data_received() returns.
+  bool delivering_ = false;       // Inside protocol_->data_received().
   bool eof_requested_ = false;
   bool eof_sent_ = false;
   bool protocol_paused_ = false;

@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""Chapter 04's benchmark: every echo server, side by side, in one run.
+
+    ./scripts/sandbox.sh bench            # builds the release preset, then runs this
+    python3 bench/run_benchmarks.py --build-dir build/release [--rounds 5] [--quick]
+
+For each case (connections x message size) and each round, it starts every
+server in turn, drives it with ch04_echo_bench for a fixed time, and reads
+the server's CPU time from /proc. Servers are pinned to core 0 and the load
+generator to core 1 (taskset), so they do not fight over a core; the order
+of the servers rotates every round, so a burst of noise from a neighbour on
+this shared machine hits each of them in turn instead of one. The report
+gives medians over the rounds, and each server's ratio to the C epoll
+baseline *of the same run*: ratios measured side by side survive a noisy
+machine far better than absolute figures do.
+
+Servers: the C epoll baseline (bench/epoll_echo_server.c), chapters 01 and
+02, each chapter's reference.py on asyncio's own loop and on uvloop (when
+python3-uvloop is installed), and a Node.js `net` server (when `node` is).
+
+Writes, into --out (docs/benchmarks by default):
+  runs.csv       every single run
+  summary.csv    medians per case and server, with the ratios to epoll
+  machine.txt    what it ran on
+  *.svg          charts (gnuplot), shown on the docs' benchmark page
+and refreshes the results table of docs/benchmarks.md (between its
+<!-- results:begin --> and <!-- results:end --> markers). --quick runs every
+server and case once, briefly, into a temporary folder: a smoke test.
+--check-page verifies that the page's table is the one summary.csv gives.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+BASELINE = "epoll"
+
+
+@dataclass
+class Case:
+    name: str
+    connections: int
+    size: int
+    what: str
+
+
+CASES = [
+    Case("100x1KiB", 100, 1024, "many small messages: the per-message cost of the event loop"),
+    Case("10x10KiB", 10, 10 * 1024, "medium messages: copies begin to count"),
+    Case("10x100KiB", 10, 100 * 1024, "large messages: buffer sizes and copies dominate"),
+    Case("1x1KiB", 1, 1024, "one connection: the latency floor, one round trip at a time"),
+]
+
+
+@dataclass
+class Server:
+    name: str
+    label: str
+    argv: list[str]
+    prefix: str = ""  # What the server puts before each echo.
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def find_python_with_uvloop() -> str | None:
+    """The python3 that can import uvloop: this one, or Debian's own."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        if candidate and Path(candidate).exists():
+            probe = subprocess.run([candidate, "-c", "import uvloop"], capture_output=True)
+            if probe.returncode == 0:
+                return candidate
+    return None
+
+
+def servers_to_run(build: Path, notes: list[str]) -> list[Server]:
+    chapters = build / "chapters"
+    ch01_ref = str(ROOT / "chapters/01_protocol_echo_server/reference.py")
+    ch02_ref = str(ROOT / "chapters/02_stream_echo_server/reference.py")
+    servers = [
+        Server(BASELINE, "C epoll baseline", [str(build / "bench/epoll_echo_server")]),
+        Server("ch01", "chapter 01 (C++ protocol)",
+               [str(chapters / "ch01_protocol_echo_server"), "--forever"], prefix="echo:"),
+        Server("ch02", "chapter 02 (C++ streams)", [str(chapters / "ch02_stream_echo_server")]),
+    ]
+    # The same interpreter for asyncio and uvloop, so only the loop differs.
+    python = find_python_with_uvloop()
+    if python is None:
+        python = sys.executable
+        notes.append("uvloop not found (Debian: python3-uvloop): its servers were skipped")
+    servers += [
+        Server("ch01-asyncio", "ch01 reference.py, asyncio",
+               [python, ch01_ref, "--forever"], prefix="echo:"),
+        Server("ch02-asyncio", "ch02 reference.py, asyncio", [python, ch02_ref]),
+    ]
+    if find_python_with_uvloop():
+        uvloop = str(ROOT / "bench/run_on_uvloop.py")
+        servers += [
+            Server("ch01-uvloop", "ch01 reference.py, uvloop",
+                   [python, uvloop, ch01_ref, "--forever"], prefix="echo:"),
+            Server("ch02-uvloop", "ch02 reference.py, uvloop", [python, uvloop, ch02_ref]),
+        ]
+    node = shutil.which("node")
+    if node:
+        servers.append(Server("node", "Node.js net", [node, str(ROOT / "bench/node_echo_server.js")]))
+    else:
+        notes.append("node not found: the Node.js server was skipped")
+    return servers
+
+
+def pinned(argv: list[str], core: int | None) -> list[str]:
+    return ["taskset", "-c", str(core), *argv] if core is not None else argv
+
+
+class RunningServer:
+    """A server started on a free port of 127.0.0.1, its console in a file."""
+
+    def __init__(self, server: Server, core: int | None, logs: Path):
+        self.console = open(logs / f"{server.name}.log", "w+")
+        argv = pinned([*server.argv, "--host", "127.0.0.1", "--port", "0", "--quiet"], core)
+        self.process = subprocess.Popen(argv, stdout=self.console, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **server.env})
+        self.port = self._wait_for_port(server.name)
+
+    def _wait_for_port(self, name: str) -> int:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            self.console.seek(0)
+            first = self.console.readline()
+            if first.startswith("Serving on ") and first.endswith("\n"):
+                return int(first.rsplit(":", 1)[1])
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        self.console.seek(0)
+        raise RuntimeError(f"{name} did not start: {self.console.read()[-500:]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.console.close()
+
+
+def run_one(bench: Path, server: Server, case: Case, args, cores, logs: Path) -> dict:
+    running = RunningServer(server, cores[0], logs)
+    try:
+        argv = pinned([str(bench), "--host", "127.0.0.1", "--port", str(running.port),
+                       "--connections", str(case.connections), "--size", str(case.size),
+                       "--duration", str(args.duration), "--warmup", str(args.warmup),
+                       "--server-pid", str(running.process.pid), "--json", "--quiet"], cores[1])
+        if server.prefix:
+            argv += ["--prefix", server.prefix]
+        done = subprocess.run(argv, capture_output=True, text=True,
+                              timeout=args.duration + args.warmup + 60)
+        if done.returncode != 0:
+            raise RuntimeError(f"ch04_echo_bench against {server.name} ({case.name}) failed: "
+                               f"{done.stderr.strip()}")
+        return json.loads(done.stdout)
+    finally:
+        running.stop()
+
+
+# --- Summaries, files, charts ------------------------------------------------
+
+SUMMARY_FIELDS = ["case", "server", "label", "rounds", "requests_per_s", "rps_vs_epoll",
+                  "cpu_us_per_echo", "cpu_vs_epoll", "latency_p50_us", "latency_p99_us"]
+
+
+def summarise(runs: list[dict], servers: list[Server]) -> list[dict]:
+    """Medians per (case, server); ratios are medians of the per-round
+    ratios, each taken against the baseline of the same round."""
+    rows = []
+    for case in CASES:
+        base = {r["round"]: r for r in runs if r["case"] == case.name and r["server"] == BASELINE}
+        for server in servers:
+            mine = [r for r in runs if r["case"] == case.name and r["server"] == server.name]
+            if not mine:
+                continue
+            med = lambda key: statistics.median(float(r[key]) for r in mine)  # noqa: E731
+            rps_ratio = [float(r["requests_per_s"]) / float(base[r["round"]]["requests_per_s"])
+                         for r in mine if r["round"] in base]
+            cpu_ratio = [float(r["server_cpu_us_per_echo"]) /
+                         float(base[r["round"]]["server_cpu_us_per_echo"])
+                         for r in mine if r["round"] in base]
+            rows.append({
+                "case": case.name, "server": server.name, "label": server.label,
+                "rounds": len(mine),
+                "requests_per_s": f"{med('requests_per_s'):.0f}",
+                "rps_vs_epoll": f"{statistics.median(rps_ratio):.3f}" if rps_ratio else "",
+                "cpu_us_per_echo": f"{med('server_cpu_us_per_echo'):.3f}",
+                "cpu_vs_epoll": f"{statistics.median(cpu_ratio):.3f}" if cpu_ratio else "",
+                "latency_p50_us": f"{med('latency_p50_us'):.1f}",
+                "latency_p99_us": f"{med('latency_p99_us'):.1f}",
+            })
+    return rows
+
+
+def render_table(summary: list[dict]) -> str:
+    """The results table of docs/benchmarks.md, from summary.csv's rows."""
+    lines = []
+    for case in CASES:
+        rows = [r for r in summary if r["case"] == case.name]
+        if not rows:
+            continue
+        lines += [f"**{case.name}** ({case.connections} connection"
+                  f"{'s' if case.connections > 1 else ''} x {case.size} bytes: {case.what})", "",
+                  "| server | requests/s | vs epoll | server CPU per echo | vs epoll "
+                  "| latency p50 | latency p99 |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            lines.append(f"| {r['label']} | {int(r['requests_per_s']):,} | "
+                         f"{float(r['rps_vs_epoll']):.2f}x | {float(r['cpu_us_per_echo']):.2f} us | "
+                         f"{float(r['cpu_vs_epoll']):.2f}x | {float(r['latency_p50_us']):.0f} us | "
+                         f"{float(r['latency_p99_us']):.0f} us |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def replace_table(page_text: str, table: str) -> str:
+    begin, end = page_text.index(BEGIN) + len(BEGIN), page_text.index(END)
+    return page_text[:begin] + "\n" + table + page_text[end:]
+
+
+def describe_machine(python: str | None, notes: list[str], args) -> str:
+    def first_line(argv):
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (out.stdout or out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not found"
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    distro = "unknown"
+    if Path("/etc/os-release").exists():
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    lines = [
+        f"date: {datetime.date.today().isoformat()}",
+        f"cpu: {cpu}, {os.cpu_count()} cores (a shared virtual machine)",
+        f"kernel: Linux {platform.release()}",
+        f"system: {distro}",
+        f"compiler: {first_line(['c++', '--version'])}",
+        f"python: {first_line([python or sys.executable, '--version'])}",
+        f"uvloop: {first_line([python, '-c', 'import uvloop; print(uvloop.__version__)']) if python else 'not found'}",
+        f"node: {first_line(['node', '--version']) if shutil.which('node') else 'not found'}",
+        f"pinning: servers on core 0, load generator on core 1"
+        if (os.cpu_count() or 1) >= 2 else "pinning: none (one core)",
+        f"runs: {args.rounds} rounds, {args.warmup} s warm-up + {args.duration} s measured each",
+    ]
+    return "\n".join(lines + [f"note: {n}" for n in notes]) + "\n"
+
+
+def write_charts(summary: list[dict], out: Path) -> list[str]:
+    """Two grouped bar charts via gnuplot: CPU per echo and requests/s,
+    each as a ratio to the epoll baseline. Returns the files written."""
+    gnuplot = shutil.which("gnuplot")
+    if gnuplot is None:
+        print("gnuplot not found (Debian: gnuplot-nox): no charts", file=sys.stderr)
+        return []
+    servers = list(dict.fromkeys(r["label"] for r in summary))
+    cases = [c.name for c in CASES if any(r["case"] == c.name for r in summary)]
+    written = []
+    for key, filename, title in [
+        ("cpu_vs_epoll", "cpu_per_echo.svg",
+         "Server CPU time per echo, as a multiple of the C epoll baseline (lower is better)"),
+        ("rps_vs_epoll", "requests_per_second.svg",
+         "Requests per second, as a multiple of the C epoll baseline (higher is better)"),
+    ]:
+        data = out / f"{key}.dat"
+        with open(data, "w") as f:
+            f.write("case\t" + "\t".join(f'"{s}"' for s in servers) + "\n")
+            for case in cases:
+                values = {r["label"]: r[key] for r in summary if r["case"] == case}
+                f.write(case + "\t" + "\t".join(values.get(s) or "NaN" for s in servers) + "\n")
+        plots = ", ".join(
+            f"'{data}' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnheader({i + 2})"
+            for i in range(len(servers)))
+        script = f"""
+set terminal svg size 960,440 dynamic font 'sans,12' background rgb 'white'
+set output '{out / filename}'
+set title '{title}'
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.9 border rgb 'black'
+set boxwidth 0.9
+set key outside right top vertical
+set grid ytics
+set yrange [0:*]
+set ylabel 'x epoll baseline'
+set xtics nomirror
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb 'gray30'
+plot {plots}
+"""
+        subprocess.run([gnuplot], input=script, text=True, check=True)
+        data.unlink()
+        written.append(filename)
+    return written
+
+
+def main() -> int:
+    global CASES  # --cases narrows the list every function below uses.
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "release",
+                        help="where the release preset built the programs")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per run")
+    parser.add_argument("--cases", default=",".join(c.name for c in CASES))
+    parser.add_argument("--servers", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one short round into a temporary folder; the page is left alone")
+    parser.add_argument("--check-page", action="store_true",
+                        help="only check that docs/benchmarks.md shows summary.csv")
+    args = parser.parse_args()
+
+    if args.check_page:
+        with open(args.out / "summary.csv") as f:
+            expected = render_table(list(csv.DictReader(f)))
+        text = PAGE.read_text()
+        shown = text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip("\n") + "\n"
+        if shown != expected:
+            print(f"{PAGE} does not show {args.out / 'summary.csv'}; rerun the benchmark "
+                  "or paste this table:\n" + expected, file=sys.stderr)
+            return 1
+        print("docs/benchmarks.md shows summary.csv")
+        return 0
+
+    if args.quick:
+        args.rounds, args.duration, args.warmup = 1, 0.3, 0.1
+        args.out = Path(tempfile.mkdtemp(prefix="asio-sandbox-bench-"))
+    wanted_cases = set(args.cases.split(","))
+    CASES = [c for c in CASES if c.name in wanted_cases]
+
+    bench = args.build_dir / "chapters" / "ch04_echo_bench"
+    if not bench.exists():
+        print(f"{bench} is missing: build the release preset first "
+              "(cmake --preset release && cmake --build --preset release)", file=sys.stderr)
+        return 2
+    notes: list[str] = []
+    servers = servers_to_run(args.build_dir, notes)
+    if args.servers:
+        wanted = set(args.servers.split(",")) | {BASELINE}
+        servers = [s for s in servers if s.name in wanted]
+    cores = (0, 1) if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else (None, None)
+    args.out.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="asio-sandbox-bench-logs-"))
+
+    total = len(CASES) * args.rounds * len(servers)
+    print(f"==> {len(servers)} servers x {len(CASES)} cases x {args.rounds} rounds = {total} runs "
+          f"of {args.warmup} + {args.duration} s; results in {args.out}")
+    runs = []
+    for case in CASES:
+        for round_number in range(args.rounds):
+            # Rotate the order each round: no server always goes first.
+            shift = round_number % len(servers)
+            for server in servers[shift:] + servers[:shift]:
+                result = run_one(bench, server, case, args, cores, logs)
+                result.update(case=case.name, server=server.name, round=round_number)
+                runs.append(result)
+                print(f"    {case.name:10} round {round_number + 1}  {server.name:13} "
+                      f"{result['requests_per_s']:>10.0f} requests/s  "
+                      f"{result['server_cpu_us_per_echo']:7.2f} us CPU per echo", flush=True)
+
+    with open(args.out / "runs.csv", "w", newline="") as f:
+        keys = ["case", "server", "round"] + [k for k in runs[0] if k not in
+                                              ("case", "server", "round", "host", "port",
+                                               "server_pid")]
+        writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(runs)
+    summary = summarise(runs, servers)
+    with open(args.out / "summary.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(summary)
+    (args.out / "machine.txt").write_text(describe_machine(find_python_with_uvloop(), notes, args))
+    charts = write_charts(summary, args.out)
+
+    table = render_table(summary)
+    print("\n" + table)
+    if not args.quick and args.out.resolve() == (ROOT / "docs" / "benchmarks").resolve():
+        PAGE.write_text(replace_table(PAGE.read_text(), table))
+        print(f"==> Updated the table in {PAGE.relative_to(ROOT)}")
+    print(f"==> Wrote runs.csv, summary.csv, machine.txt{''.join(', ' + c for c in charts)} "
+          f"in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,502 @@
+/// \file
+/// Chapter 04: the echo load generator: connections, the closed loop and the measured window. Its page is chapters/04_echo_benchmark/README.md.
+//
+//
+// Before we add threads to our servers, we learn to measure them. This
+// program opens --connections connections to an echo server and keeps each
+// one busy: send a message, wait until all of it has come back, send the next
+// (a "closed loop"). Every round trip goes into a latency histogram; at the
+// end it prints requests/s, MiB/s and latency percentiles, and, given the
+// server's process id, the server's CPU time per echo.
+//
+//   main ──connects──► N sockets, spread over --threads io_contexts
+//     │                  each runs closed_loop() or pipelined(), recording
+//     │                  a latency sample per reply while the phase is
+//     ▼                  "measuring"
+//   control() ── warm-up ──► measuring ──► done: reads the clocks and the
+//                │            │             server's CPU at both edges,
+//                └─ progress line every second   then stops every thread
+//
+// Unlike the chapter servers it uses raw Asio sockets, not sandbox's
+// asyncio-like streams: a load generator must be cheaper than what it
+// measures.
+#include "report.hpp"
+
+#include "sandbox/address.hpp"
+#include "sandbox/asio.hpp"
+#include "sandbox/console.hpp"
+#include "sandbox/cpu_time.hpp"
+#include "sandbox/options.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+using sandbox::tcp;
+using clock_type = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+//! [message]
+// A message is `size` bytes: letters and digits, then '\n'. The newline is
+// how replies are framed: TCP delivers a byte stream, so a reply may arrive
+// in pieces, and a server that adds a prefix (chapter 01 answers "echo:" +
+// data, once per piece it happened to read) makes replies longer than the
+// message. Reading up to '\n' works for every server.
+//
+// The body leaves out every character of the prefix, so the prefix's first
+// character marks where a prefix starts, and the check below can find it
+// with a fast memchr instead of comparing at every position.
+std::string make_message(std::size_t size, std::size_t connection, std::string_view prefix) {
+  std::string alphabet;
+  for (const char c : std::string_view{"abcdefghijklmnopqrstuvwxyz0123456789"}) {
+    if (prefix.find(c) == std::string_view::npos) {
+      alphabet += c;
+    }
+  }
+  std::string message(size, '\n');
+  for (std::size_t i = 0; i + 1 < size; ++i) {
+    message[i] = alphabet[(i + connection) % alphabet.size()];
+  }
+  return message;
+}
+
+// True if `reply` is `message`, with `prefix` before each piece of it.
+bool is_echo_of(std::string_view reply, std::string_view message, std::string_view prefix) {
+  if (prefix.empty()) {
+    return reply == message;
+  }
+  while (!reply.empty()) {
+    if (!reply.starts_with(prefix)) {
+      return false;
+    }
+    reply.remove_prefix(prefix.size());
+    const auto piece = std::min(reply.find(prefix.front()), reply.size());
+    if (message.substr(0, piece) != reply.substr(0, piece)) {
+      return false;
+    }
+    message.remove_prefix(piece);
+    reply.remove_prefix(piece);
+  }
+  return message.empty();
+}
+//! [message]
+
+// The run's phase, shared by every thread: replies are recorded only while
+// measuring. Warm-up lets connections, caches, the allocator and the CPU's
+// clock settle before anything counts.
+enum class phase { warmup, measuring, done };
+
+// What one thread records. Only its own thread writes the histogram; the
+// control thread reads it after that thread has been joined. `replies` is
+// read while running (for the progress line), so it is atomic; relaxed
+// order is enough for a counter nobody synchronises on. alignas keeps two
+// threads' counters off one cache line, or they would slow each other down.
+struct alignas(64) thread_stats {
+  sandbox::latency_histogram latency;
+  std::atomic<std::uint64_t> replies{0};
+};
+
+struct shared_state {
+  explicit shared_state(const ch04::bench_options& bench_options) : options{bench_options} {}
+
+  const ch04::bench_options& options;
+  std::atomic<phase> now{phase::warmup};
+  std::atomic<unsigned> open_connections{0};
+  std::mutex error_mutex;
+  std::string first_error;  // Guarded by error_mutex.
+
+  void record(thread_stats& stats, clock_type::duration latency) {
+    stats.replies.fetch_add(1, std::memory_order_relaxed);
+    if (now.load(std::memory_order_relaxed) == phase::measuring) {
+      stats.latency.record(latency);
+    }
+  }
+};
+
+[[noreturn]] void wrong_reply(std::string_view reply) {
+  throw std::runtime_error{"the reply is not an echo of the message (" +
+                           std::to_string(reply.size()) +
+                           " bytes); if the server adds a prefix, pass it with --prefix"};
+}
+
+//! [closed_loop]
+// Pipeline depth 1, the classic closed loop: one message in flight per
+// connection. The next message waits for the whole reply, so the request
+// rate is connections / latency: a slower server gets fewer requests.
+asio::awaitable<void> closed_loop(tcp::socket socket, std::string message, shared_state& run,
+                                  thread_stats& stats) {
+  std::string received;  // Bytes read but not yet consumed: may hold the start of a reply.
+  for (;;) {
+    const auto sent_at = clock_type::now();
+    co_await asio::async_write(socket, asio::buffer(message), asio::use_awaitable);
+    const std::size_t length = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(received), '\n', asio::use_awaitable);
+    run.record(stats, clock_type::now() - sent_at);
+    if (!is_echo_of(std::string_view{received}.substr(0, length), message, run.options.prefix)) {
+      wrong_reply(received.substr(0, length));
+    }
+    received.erase(0, length);
+    if (run.now.load(std::memory_order_relaxed) == phase::done) {
+      // Nothing in flight: returning closes the socket with a clean FIN.
+      // Closing with an echo still unread would make the kernel reset the
+      // connection, and the server would see an error.
+      co_return;
+    }
+  }
+}
+//! [closed_loop]
+
+//! [pipelined]
+// Pipeline depth D: up to D messages in flight per connection, as a client
+// that does not wait for one answer before asking again (HTTP/2, Redis
+// pipelining). Writing and reading are two coroutines, so a big message can
+// be written while echoes come back: with one coroutine doing both, the
+// server could block writing to us while we block writing to it.
+struct pipeline_state {
+  std::deque<clock_type::time_point> sent_at;  // One per message in flight.
+  asio::steady_timer room;  // Cancelled to wake the writer when a reply frees a slot.
+};
+
+asio::awaitable<void> send_messages(tcp::socket& socket, const std::string& message,
+                                    pipeline_state& state, const shared_state& run) {
+  const unsigned depth = run.options.pipeline;
+  for (;;) {
+    while (state.sent_at.size() >= depth) {
+      [[maybe_unused]] auto [woken] = co_await state.room.async_wait(sandbox::as_tuple_awaitable);
+    }
+    if (run.now.load(std::memory_order_relaxed) == phase::done) {
+      co_return;  // The reader collects what is still in flight.
+    }
+    state.sent_at.push_back(clock_type::now());
+    co_await asio::async_write(socket, asio::buffer(message), asio::use_awaitable);
+  }
+}
+
+asio::awaitable<void> receive_echoes(tcp::socket& socket, const std::string& message,
+                                     pipeline_state& state, shared_state& run,
+                                     thread_stats& stats) {
+  std::string received;
+  for (;;) {
+    const std::size_t length = co_await asio::async_read_until(
+        socket, asio::dynamic_buffer(received), '\n', asio::use_awaitable);
+    run.record(stats, clock_type::now() - state.sent_at.front());
+    state.sent_at.pop_front();
+    state.room.cancel();  // Wakes the writer if it waits for room.
+    if (!is_echo_of(std::string_view{received}.substr(0, length), message, run.options.prefix)) {
+      wrong_reply(received.substr(0, length));
+    }
+    received.erase(0, length);
+    if (run.now.load(std::memory_order_relaxed) == phase::done && state.sent_at.empty()) {
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> pipelined(tcp::socket socket, std::string message, shared_state& run,
+                                thread_stats& stats) {
+  using namespace asio::experimental::awaitable_operators;
+  pipeline_state state{{}, asio::steady_timer{socket.get_executor(), clock_type::time_point::max()}};
+  // Both run until one fails; `&&` then cancels the other.
+  co_await (send_messages(socket, message, state, run) &&
+            receive_echoes(socket, message, state, run, stats));
+}
+//! [pipelined]
+
+// One io_context per load-generator thread, each with its own connections:
+// nothing is shared between threads on the hot path but the phase flag.
+struct worker {
+  asio::io_context context{1};  // Concurrency hint 1: one thread runs it, no locking needed.
+  thread_stats stats;
+};
+
+// The control side, run by the main thread on its own io_context: the
+// timer that paces the phases, and the flags that end the window early.
+struct controller {
+  controller(asio::io_context& context, const ch04::bench_options& bench_options,
+             std::vector<std::unique_ptr<worker>>& all_workers)
+      : options{bench_options}, workers{all_workers}, timer{context}, signals{context, SIGINT, SIGTERM} {}
+
+  const ch04::bench_options& options;
+  std::vector<std::unique_ptr<worker>>& workers;
+  asio::steady_timer timer;
+  asio::signal_set signals;
+  bool stopping = false;  // Ctrl-C, or a connection failed.
+  bool on_terminal = isatty(STDERR_FILENO) != 0;
+
+  // Safe from any thread: the work is posted to the controller's own.
+  void stop_early() {
+    asio::post(timer.get_executor(), [this] {
+      stopping = true;
+      timer.cancel();
+    });
+  }
+
+  [[nodiscard]] std::uint64_t total_replies() const {
+    std::uint64_t sum = 0;
+    for (const auto& w : workers) {
+      sum += w->stats.replies.load(std::memory_order_relaxed);
+    }
+    return sum;
+  }
+
+  void progress(const char* label, double done, double of, double rate) const {
+    if (options.quiet) {
+      return;
+    }
+    std::array<char, 160> line{};
+    std::snprintf(line.data(), line.size(), "%s %5.1f/%.1f s %12.0f requests/s", label, done, of,
+                  rate);
+    // On a terminal the line rewrites itself; in a log, one line per update.
+    std::cerr << (on_terminal ? "\r" : "") << line.data() << (on_terminal ? "\x1b[K" : "\n")
+              << std::flush;
+  }
+};
+
+// Waits `seconds`, printing a progress line every second. False if the
+// window was ended early.
+asio::awaitable<bool> run_phase(controller& control, const char* label, double seconds) {
+  const auto start = clock_type::now();
+  const auto end = start + std::chrono::duration_cast<clock_type::duration>(
+                               std::chrono::duration<double>{seconds});
+  auto last_count = control.total_replies();
+  auto last_time = start;
+  while (!control.stopping && clock_type::now() < end) {
+    control.timer.expires_at(std::min(end, clock_type::now() + 1s));
+    [[maybe_unused]] auto [error] = co_await control.timer.async_wait(sandbox::as_tuple_awaitable);
+    const auto now = clock_type::now();
+    const auto count = control.total_replies();
+    const std::chrono::duration<double> step = now - last_time;
+    control.progress(label, std::chrono::duration<double>{now - start}.count(), seconds,
+                     step.count() > 0 ? static_cast<double>(count - last_count) / step.count() : 0);
+    last_count = count;
+    last_time = now;
+  }
+  co_return !control.stopping;
+}
+
+//! [control]
+// The measured window: warm up, then measure, reading the clocks and the
+// CPU times at both edges of the window. Warm-up lets connections, caches,
+// the allocator and the CPU's clock settle before anything counts. Ctrl-C
+// ends the window early; the report then covers what was measured so far.
+asio::awaitable<void> measure(controller& control, shared_state& run,
+                              ch04::bench_results& results) {
+  const auto& options = control.options;
+  control.signals.async_wait([&control](std::error_code error, int /*signal*/) {
+    if (!error) {
+      control.stop_early();
+    }
+  });
+
+  if (co_await run_phase(control, "warm-up  ", options.warmup)) {
+    const pid_t server = options.server_pid;
+    const auto server_before = server != 0 ? sandbox::read_cpu_time(server) : std::nullopt;
+    const auto client_before = sandbox::read_own_cpu_time();
+    const auto start = clock_type::now();
+    run.now = phase::measuring;
+
+    results.interrupted = !co_await run_phase(control, "measuring", options.duration);
+
+    run.now = phase::done;
+    results.elapsed = clock_type::now() - start;
+    const auto client_after = sandbox::read_own_cpu_time();
+    if (client_before && client_after) {
+      results.client_cpu = *client_after - *client_before;
+    }
+    if (server != 0) {
+      const auto server_after = sandbox::read_cpu_time(server);
+      if (!server_before || !server_after) {
+        throw std::runtime_error{"cannot read the CPU time of process " +
+                                 std::to_string(server) + " from /proc"};
+      }
+      results.server_cpu = *server_after - *server_before;
+    }
+  } else {
+    results.interrupted = true;
+  }
+  run.now = phase::done;
+  // Let each connection collect the echoes it still waits for and close
+  // cleanly; a server that stopped answering gets two seconds.
+  const auto give_up = clock_type::now() + 2s;
+  while (run.open_connections > 0 && clock_type::now() < give_up) {
+    control.timer.expires_after(10ms);
+    [[maybe_unused]] auto [error] = co_await control.timer.async_wait(sandbox::as_tuple_awaitable);
+  }
+  if (control.on_terminal && !options.quiet) {
+    std::cerr << '\n';
+  }
+  control.signals.cancel();
+}
+//! [control]
+
+ch04::bench_options parse_options(int argc, char* argv[]) {
+  //! [options]
+  ch04::bench_options options;
+  sandbox::command_line cli{
+      "Chapter 04: an echo load generator. Keeps --connections connections busy sending "
+      "--size-byte messages (ending in a newline) and reports requests/s, MiB/s and "
+      "latency percentiles; with --server-pid, the server's CPU time per echo too."};
+  const auto& endpoint = cli.add_client_options();
+  auto& app = cli.app();
+  app.add_option("-c,--connections", options.connections, "Connections kept busy at once")
+      ->capture_default_str()->check(CLI::Range(1U, 100000U));
+  app.add_option("-s,--size", options.size, "Bytes per message, the final newline included")
+      ->capture_default_str()->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  app.add_option("-d,--duration", options.duration, "Seconds to measure")
+      ->capture_default_str()->check(CLI::Range(0.1, 86400.0));
+  app.add_option("-w,--warmup", options.warmup, "Seconds to run before measuring")
+      ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  app.add_option("-t,--threads", options.threads, "Load-generator threads")
+      ->capture_default_str()->check(CLI::Range(1U, 256U));
+  app.add_option("-p,--pipeline", options.pipeline,
+                 "Messages in flight per connection (1: wait for each echo)")
+      ->capture_default_str()->check(CLI::Range(1U, 1024U));
+  app.add_option("--prefix", options.prefix,
+                 "What the server puts before each echo, e.g. echo: for chapter 01");
+  app.add_option("--server-pid", options.server_pid,
+                 "Process id of the server, to report its CPU time per echo")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", options.json, "Print the results as one JSON object");
+  app.add_flag("-q,--quiet", options.quiet, "No progress line");
+  cli.parse(argc, argv);
+  //! [options]
+  options.host = endpoint.host;
+  options.port = endpoint.port;
+  const std::string_view letters_and_digits = "abcdefghijklmnopqrstuvwxyz0123456789";
+  if (options.prefix.find('\n') != std::string::npos ||
+      std::ranges::all_of(letters_and_digits,
+                          [&](char c) { return options.prefix.find(c) != std::string::npos; })) {
+    std::cerr << "error: --prefix cannot hold a newline (replies are framed by it), nor every "
+                 "letter and digit (messages are made of those it leaves out)\n";
+    std::exit(2);
+  }
+  return options;
+}
+
+int run_benchmark(const ch04::bench_options& options) {
+  shared_state run{options};
+  std::vector<std::unique_ptr<worker>> workers;
+  for (unsigned i = 0; i < options.threads; ++i) {
+    workers.push_back(std::make_unique<worker>());
+  }
+
+  //! [connect]
+  // Connect every client before the clock starts: connection setup is not
+  // what an echo benchmark measures. (A server that accepts slowly would
+  // show here, as a slow start.)
+  asio::io_context control_context{1};
+  controller control{control_context, options, workers};
+  const auto endpoints = tcp::resolver{control_context}.resolve(
+      options.host, std::to_string(options.port));
+  for (unsigned i = 0; i < options.connections; ++i) {
+    auto& w = *workers[i % workers.size()];
+    tcp::socket socket{w.context};
+    std::error_code error;
+    asio::connect(socket, endpoints, error);
+    if (error) {
+      throw std::runtime_error{"cannot connect to " + sandbox::host_port(options.host, options.port) +
+                               ": " + error.message()};
+    }
+    // Send each message at once rather than waiting to fill a segment
+    // (Nagle's algorithm): this is a latency benchmark.
+    socket.set_option(tcp::no_delay{true});
+    auto message = make_message(options.size, i, options.prefix);
+    ++run.open_connections;
+    auto on_end = [&run, &control](std::exception_ptr failure) {
+      --run.open_connections;
+      // Before the end, a connection stops only by failing: keep the first
+      // reason, and end the run.
+      if (failure && run.now.load() != phase::done) {
+        std::string reason;
+        try {
+          std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+          reason = e.what();
+        }
+        const std::lock_guard lock{run.error_mutex};
+        if (run.first_error.empty()) {
+          run.first_error = reason;
+          control.stop_early();
+        }
+      }
+    };
+    if (options.pipeline == 1) {
+      asio::co_spawn(w.context, closed_loop(std::move(socket), std::move(message), run, w.stats),
+                     on_end);
+    } else {
+      asio::co_spawn(w.context, pipelined(std::move(socket), std::move(message), run, w.stats),
+                     on_end);
+    }
+  }
+  //! [connect]
+
+  if (!options.json) {
+    sandbox::println("Benchmarking ", sandbox::host_port(options.host, options.port), ": ",
+                     options.connections, options.connections == 1 ? " connection" : " connections",
+                     " x ", options.size, "-byte messages, pipeline ", options.pipeline, ", ",
+                     options.threads, options.threads == 1 ? " thread" : " threads", ", ",
+                     options.warmup, " s warm-up, ", options.duration, " s measured");
+  }
+
+  std::vector<std::jthread> threads;
+  for (auto& w : workers) {
+    threads.emplace_back([&context = w->context] { context.run(); });
+  }
+  ch04::bench_results results;
+  std::exception_ptr control_failure;
+  asio::co_spawn(control_context, measure(control, run, results),
+                 [&](std::exception_ptr failure) { control_failure = failure; });
+  control_context.run();
+  // Connections that did not finish in time: stopping an io_context
+  // abandons its coroutines where they wait; they are destroyed, closing
+  // their sockets, with the io_context.
+  for (auto& w : workers) {
+    w->context.stop();
+  }
+  threads.clear();  // Joins.
+
+  if (control_failure) {
+    std::rethrow_exception(control_failure);
+  }
+  if (!run.first_error.empty()) {
+    throw std::runtime_error{run.first_error};
+  }
+  for (const auto& w : workers) {
+    results.latency.merge(w->stats.latency);
+  }
+  if (options.json) {
+    ch04::print_json(options, results);
+  } else {
+    ch04::print_report(options, results);
+  }
+  return 0;
+}
+
+}  // namespace
+
+/// Parses the command line, runs one benchmark and prints its report.
+int main(int argc, char* argv[]) {
+  const auto options = parse_options(argc, argv);
+  try {
+    return run_benchmark(options);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << '\n';
+    return 1;
+  }
+}

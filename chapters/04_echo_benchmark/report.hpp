@@ -1,0 +1,47 @@
+/// \file
+/// Chapter 04: what a benchmark run measured, and how it is printed. Its page is chapters/04_echo_benchmark/README.md.
+#pragma once
+
+#include "sandbox/cpu_time.hpp"
+#include "sandbox/histogram.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ch04 {
+
+/// What the load generator was asked to do.
+struct bench_options {
+  std::string host = "localhost";
+  std::uint16_t port = 2222;
+  unsigned connections = 10;
+  std::size_t size = 1024;  ///< Bytes per message, the final '\n' included.
+  double duration = 5;      ///< Seconds measured.
+  double warmup = 1;        ///< Seconds run first and not measured.
+  unsigned threads = 1;
+  unsigned pipeline = 1;    ///< Messages in flight per connection.
+  std::string prefix;       ///< What the server puts before each echo ("echo:" for chapter 01).
+  int server_pid = 0;       ///< 0: do not measure the server's CPU.
+  bool json = false;
+  bool quiet = false;       ///< No progress line.
+};
+
+/// What one run measured, over the measured window only.
+struct bench_results {
+  std::chrono::duration<double> elapsed{0};  ///< Length of the measured window.
+  sandbox::latency_histogram latency;        ///< One sample per reply.
+  sandbox::cpu_time client_cpu;              ///< The load generator's own CPU time.
+  std::optional<sandbox::cpu_time> server_cpu;  ///< Set when --server-pid was given.
+  bool interrupted = false;                  ///< Ctrl-C ended the window early.
+};
+
+/// The human report: one figure per line.
+void print_report(const bench_options& options, const bench_results& results);
+
+/// The same figures as one JSON object, for scripts (bench/run_benchmarks.py).
+void print_json(const bench_options& options, const bench_results& results);
+
+}  // namespace ch04

@@ -1,0 +1,59 @@
+// sandbox::read_cpu_time(): real processes, including one whose name would
+// trip a naive parser of /proc/PID/stat.
+#include "sandbox/cpu_time.hpp"
+
+#include "process.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(cpu_time, grows_while_this_process_computes) {
+  const auto before = sandbox::read_own_cpu_time();
+  ASSERT_TRUE(before);
+  // Busy for 200 ms of wall time: at least a few 10 ms clock ticks of CPU.
+  volatile double sink = 0;
+  const auto until = std::chrono::steady_clock::now() + 200ms;
+  while (std::chrono::steady_clock::now() < until) {
+    sink = sink + std::sqrt(static_cast<double>(sink) + 2.0);
+  }
+  const auto after = sandbox::read_own_cpu_time();
+  ASSERT_TRUE(after);
+  const auto used = *after - *before;
+  EXPECT_GE(used.total(), 100ms);
+  EXPECT_LE(used.total(), 2s);
+  EXPECT_EQ(used.total(), used.user + used.system);
+}
+
+TEST(cpu_time, reads_another_process_even_with_brackets_in_its_name) {
+  // comm, the second field of /proc/PID/stat, is the program's name in
+  // brackets, and a name may itself hold ") (" and spaces.
+  const auto dir = std::filesystem::temp_directory_path() / ("cpu_time_test_" +
+                                                             std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto tricky = dir / "a) (b c";
+  std::filesystem::copy_file("/bin/sleep", tricky,
+                             std::filesystem::copy_options::overwrite_existing);
+  {
+    sandbox::testing::child_process sleeper{{tricky.string(), "5"}};
+    const auto time = sandbox::read_cpu_time(sleeper.pid());
+    ASSERT_TRUE(time);
+    EXPECT_GE(time->user.count(), 0);
+    EXPECT_LT(time->total(), 1s);  // Sleeping costs next to nothing.
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(cpu_time, is_empty_for_a_process_that_does_not_exist) {
+  EXPECT_FALSE(sandbox::read_cpu_time(-1));
+  EXPECT_FALSE(sandbox::read_cpu_time(0x3fffffff));
+}
+
+}  // namespace
