@@ -3,19 +3,25 @@
 # installs whatever is missing, builds, then
 #   lesson   plays the lesson: chapter 01 with a scripted telnet-like client,
 #            then chapter 03's client against chapter 02's server, both consoles shown;
-#   test     runs every test (CTest, dev preset), the documentation checks included.
+#   test     runs every test (CTest, dev preset), the documentation checks included;
+#   bench    builds the release preset and runs chapter 04's benchmark, which
+#            rewrites docs/benchmarks/ and the table in docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { echo "usage: $0 lesson|test" >&2; exit 2; }
-[ $# -eq 1 ] || usage
+usage() { echo "usage: $0 lesson|test|bench [benchmark options]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
 mode=$1
+shift
+[ "$mode" = bench ] || [ $# -eq 0 ] || usage
 
 # What a build and the tests need, as Debian packages. python3 runs the
 # chapters' reference programs, so the tests can compare C++ with asyncio.
-packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev python3)
-# The tests also build the documentation site and check it.
+packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchmark-dev python3)
+# The tests also build the documentation site and check it, and run the
+# benchmark once, briefly: its peers and charts need these.
 docs_packages=(doxygen graphviz doxygen-awesome-css)
+bench_packages=(python3-uvloop gnuplot-nox nodejs)
 
 install_missing() {
   local missing=() package
@@ -109,7 +115,8 @@ TEXT
 TEXT
 }
 
-[ "$mode" = test ] && packages+=("${docs_packages[@]}")
+[ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}")
+[ "$mode" = bench ] && packages+=("${bench_packages[@]}")
 install_missing
 case "$mode" in
   lesson) lesson ;;
@@ -117,6 +124,12 @@ case "$mode" in
     build
     echo "==> Running every test"
     ctest --preset dev
+    ;;
+  bench)
+    echo "==> Configuring and building (preset release, in build/release)"
+    cmake --preset release >/dev/null
+    cmake --build --preset release
+    python3 bench/run_benchmarks.py --build-dir build/release "$@"
     ;;
   *) usage ;;
 esac

@@ -15,17 +15,17 @@ namespace ch04 {
 
 /// What the load generator was asked to do.
 struct bench_options {
-  std::string host = "localhost";
-  std::uint16_t port = 2222;
-  unsigned connections = 10;
+  std::string host = "localhost";  ///< The server's name or address.
+  std::uint16_t port = 2222;       ///< The server's port.
+  unsigned connections = 10;       ///< Connections kept busy at once.
   std::size_t size = 1024;  ///< Bytes per message, the final '\n' included.
   double duration = 5;      ///< Seconds measured.
   double warmup = 1;        ///< Seconds run first and not measured.
-  unsigned threads = 1;
+  unsigned threads = 1;     ///< Load-generator threads, each with its own io_context.
   unsigned pipeline = 1;    ///< Messages in flight per connection.
   std::string prefix;       ///< What the server puts before each echo ("echo:" for chapter 01).
   int server_pid = 0;       ///< 0: do not measure the server's CPU.
-  bool json = false;
+  bool json = false;        ///< Print one JSON object instead of the report.
   bool quiet = false;       ///< No progress line.
 };
 

@@ -62,6 +62,16 @@ void transport::on_read(std::error_code error, std::size_t size) {
   deliver();
 }
 
+void transport::resize_read_buffer(std::size_t last_read) {
+  const std::size_t capacity = read_buffer_.size();
+  if (last_read == capacity && capacity < max_read_size) {
+    read_buffer_.resize(capacity * 2);
+  } else if (last_read < capacity / 4 && capacity > min_read_size) {
+    read_buffer_.resize(capacity / 2);
+    read_buffer_.shrink_to_fit();
+  }
+}
+
 void transport::deliver() {
   if (state_ != state::open || reading_paused_) {
     return;  // Keep it: resume_reading() delivers it later.
@@ -71,6 +81,7 @@ void transport::deliver() {
     delivering_ = true;
     protocol_->data_received(data);
     delivering_ = false;
+    resize_read_buffer(data.size());  // The callback is done with the bytes.
     // What the callback wrote leaves now, in one send, before we read again.
     flush_scheduled();
     if (state_ != state::open || reading_paused_) {

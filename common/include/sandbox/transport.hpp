@@ -6,12 +6,12 @@
 #include "sandbox/asio.hpp"
 #include "sandbox/protocol.hpp"
 
-#include <array>
 #include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace sandbox {
 
@@ -113,6 +113,7 @@ class transport : public std::enable_shared_from_this<transport> {
   void start_read();
   void on_read(std::error_code error, std::size_t size);
   void deliver();
+  void resize_read_buffer(std::size_t last_read);
   void schedule_write();
   void flush_scheduled();
   void start_write();
@@ -134,7 +135,15 @@ class transport : public std::enable_shared_from_this<transport> {
   // Reading. One read is in flight at a time, into read_buffer_. What it
   // brings is delivered at once, or held there while reading is paused (no
   // new read starts until it has been delivered).
-  std::array<char, 64 * 1024> read_buffer_{};
+  //
+  // The buffer adapts to the traffic, as Netty's and libuv's do: 64 KiB to
+  // start, doubled (up to 256 KiB, asyncio's read size) after a read that
+  // filled it, halved after one that used under a quarter of it. A 100 KiB
+  // message then takes one read and one send instead of two of each, while
+  // a connection trading short lines keeps a small buffer.
+  static constexpr std::size_t min_read_size = 64 * 1024;
+  static constexpr std::size_t max_read_size = 256 * 1024;
+  std::vector<char> read_buffer_ = std::vector<char>(min_read_size);
   std::size_t held_bytes_ = 0;
   bool held_eof_ = false;
   bool read_in_flight_ = false;
