@@ -11,7 +11,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev python3 \
+      g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchmark-dev python3 \
       doxygen graphviz doxygen-awesome-css \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src

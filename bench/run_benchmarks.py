@@ -23,10 +23,12 @@ Writes, into --out (docs/benchmarks by default):
   summary.csv    medians per case and server, with the ratios to epoll
   machine.txt    what it ran on
   *.svg          charts (gnuplot), shown on the docs' benchmark page
-and refreshes the results table of docs/benchmarks.md (between its
-<!-- results:begin --> and <!-- results:end --> markers). --quick runs every
-server and case once, briefly, into a temporary folder: a smoke test.
---check-page verifies that the page's table is the one summary.csv gives.
+and refreshes the results table, the targets table and the machine's
+description in docs/benchmarks.md and chapter 04's page (between markers
+such as <!-- results:begin --> and <!-- results:end -->). --quick runs
+every server and case once, briefly, into a temporary folder: a smoke test.
+--check-page verifies that the pages show what summary.csv and machine.txt
+hold.
 """
 from __future__ import annotations
 
@@ -47,8 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# The pages that show the results, between <!-- NAME:begin --> and
+# <!-- NAME:end --> markers (results, targets, machine).
+PAGES = [ROOT / "docs" / "benchmarks.md", ROOT / "chapters" / "04_echo_benchmark" / "README.md"]
 BASELINE = "epoll"
 
 
@@ -215,6 +218,10 @@ def summarise(runs: list[dict], servers: list[Server]) -> list[dict]:
     return rows
 
 
+def fenced(text: str) -> str:
+    return "```text\n" + text.rstrip("\n") + "\n```\n"
+
+
 def render_table(summary: list[dict]) -> str:
     """The results table of docs/benchmarks.md, from summary.csv's rows."""
     lines = []
@@ -236,9 +243,55 @@ def render_table(summary: list[dict]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def replace_table(page_text: str, table: str) -> str:
-    begin, end = page_text.index(BEGIN) + len(BEGIN), page_text.index(END)
-    return page_text[:begin] + "\n" + table + page_text[end:]
+def replace_block(page_text: str, name: str, block: str) -> str:
+    """Replaces what lies between <!-- NAME:begin --> and <!-- NAME:end -->."""
+    begin_marker, end_marker = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    begin = page_text.index(begin_marker) + len(begin_marker)
+    end = page_text.index(end_marker)
+    return page_text[:begin] + "\n" + block + page_text[end:]
+
+
+def shown_block(page_text: str, name: str) -> str:
+    begin_marker, end_marker = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    begin = page_text.index(begin_marker) + len(begin_marker)
+    return page_text[begin:page_text.index(end_marker)].strip("\n") + "\n"
+
+
+# The targets of the chapter-04 issue, checked against the medians. "Ahead"
+# means less server CPU per echo (the ratio to the baseline is lower).
+TARGETS = [
+    ("100x1KiB", "ch01", "within", 1.05, None),
+    ("100x1KiB", "ch02", "within", 1.05, None),
+    ("100x1KiB", "ch01", "ahead of", None, "ch01-uvloop"),
+    ("100x1KiB", "ch02", "ahead of", None, "ch01-uvloop"),
+    ("100x1KiB", "ch01", "ahead of", None, "node"),
+    ("100x1KiB", "ch02", "ahead of", None, "node"),
+    ("10x10KiB", "ch01", "ahead of", None, "ch01-uvloop"),
+    ("10x10KiB", "ch02", "ahead of", None, "ch01-uvloop"),
+    ("10x100KiB", "ch01", "ahead of", None, "ch01-uvloop"),
+    ("10x100KiB", "ch02", "ahead of", None, "ch01-uvloop"),
+]
+
+
+def render_targets(summary: list[dict]) -> str:
+    """The targets table: each target, the measured ratios, met or not."""
+    ratio = {(r["case"], r["server"]): float(r["cpu_vs_epoll"]) for r in summary
+             if r["cpu_vs_epoll"]}
+    label = {r["server"]: r["label"] for r in summary}
+    lines = ["| case | target (server CPU per echo) | measured | met |", "|---|---|---|---|"]
+    for case, server, kind, limit, other in TARGETS:
+        mine = ratio.get((case, server))
+        if mine is None or (other and (case, other) not in ratio):
+            continue
+        if kind == "within":
+            goal = f"{label[server]}: within {limit:.2f}x of the epoll baseline"
+            measured, met = f"{mine:.2f}x", mine <= limit
+        else:
+            theirs = ratio[(case, other)]
+            goal = f"{label[server]}: ahead of {label[other]}"
+            measured, met = f"{mine:.2f}x against {theirs:.2f}x", mine < theirs
+        lines.append(f"| {case} | {goal} | {measured} | {'yes' if met else '**no**'} |")
+    return "\n".join(lines) + "\n"
 
 
 def describe_machine(python: str | None, notes: list[str], args) -> str:
@@ -322,6 +375,21 @@ plot {plots}
     return written
 
 
+def update_pages(results: Path) -> None:
+    """Rewrites the marked blocks of the pages from summary.csv and machine.txt."""
+    with open(results / "summary.csv") as f:
+        summary = list(csv.DictReader(f))
+    blocks = {"results": render_table(summary), "targets": render_targets(summary),
+              "machine": fenced((results / "machine.txt").read_text())}
+    for page in PAGES:
+        text = page.read_text()
+        for name, block in blocks.items():
+            if f"<!-- {name}:begin -->" in text:
+                text = replace_block(text, name, block)
+        page.write_text(text)
+    print(f"==> Updated the results in {', '.join(str(p.relative_to(ROOT)) for p in PAGES)}")
+
+
 def main() -> int:
     global CASES  # --cases narrows the list every function below uses.
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -336,19 +404,31 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one short round into a temporary folder; the page is left alone")
     parser.add_argument("--check-page", action="store_true",
-                        help="only check that docs/benchmarks.md shows summary.csv")
+                        help="only check that the pages show summary.csv and machine.txt")
+    parser.add_argument("--update-pages", action="store_true",
+                        help="only rewrite the pages' result blocks from summary.csv")
     args = parser.parse_args()
+
+    if args.update_pages:
+        update_pages(args.out)
+        return 0
 
     if args.check_page:
         with open(args.out / "summary.csv") as f:
-            expected = render_table(list(csv.DictReader(f)))
-        text = PAGE.read_text()
-        shown = text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip("\n") + "\n"
-        if shown != expected:
-            print(f"{PAGE} does not show {args.out / 'summary.csv'}; rerun the benchmark "
-                  "or paste this table:\n" + expected, file=sys.stderr)
+            summary = list(csv.DictReader(f))
+        expected = {"results": render_table(summary), "targets": render_targets(summary),
+                    "machine": fenced((args.out / "machine.txt").read_text())}
+        failures = []
+        for page in PAGES:
+            text = page.read_text()
+            for name, block in expected.items():
+                if f"<!-- {name}:begin -->" in text and shown_block(text, name) != block:
+                    failures.append(f"{page.relative_to(ROOT)}: the {name} block does not show "
+                                    f"{args.out.name}/; rerun the benchmark, or paste:\n{block}")
+        if failures:
+            print("\n".join(failures), file=sys.stderr)
             return 1
-        print("docs/benchmarks.md shows summary.csv")
+        print("the pages show summary.csv and machine.txt")
         return 0
 
     if args.quick:
@@ -402,11 +482,9 @@ def main() -> int:
     (args.out / "machine.txt").write_text(describe_machine(find_python_with_uvloop(), notes, args))
     charts = write_charts(summary, args.out)
 
-    table = render_table(summary)
-    print("\n" + table)
+    print("\n" + render_table(summary) + "\n" + render_targets(summary))
     if not args.quick and args.out.resolve() == (ROOT / "docs" / "benchmarks").resolve():
-        PAGE.write_text(replace_table(PAGE.read_text(), table))
-        print(f"==> Updated the table in {PAGE.relative_to(ROOT)}")
+        update_pages(args.out)
     print(f"==> Wrote runs.csv, summary.csv, machine.txt{''.join(', ' + c for c in charts)} "
           f"in {args.out}")
     return 0

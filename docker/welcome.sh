@@ -7,12 +7,16 @@ Chapters (on PATH):
   ch01_protocol_echo_server   the protocol (callback) echo server
   ch02_stream_echo_server     the stream (coroutine) echo server
   ch03_stream_echo_client     the stream echo client
+  ch04_echo_bench             the echo load generator (latency, requests/s, CPU per echo)
 
 Serve the lesson to your machine, then run `telnet localhost 2222` there:
   docker run -it --rm -p 2222:2222 IMAGE ch01_protocol_echo_server --host 0.0.0.0
 
 Both sides inside one container:
   docker run -it --rm IMAGE bash -c 'ch02_stream_echo_server & sleep 0.5; ch03_stream_echo_client; kill %1'
+
+Measure a server (chapter 04):
+  docker run -it --rm IMAGE bash -c 'ch02_stream_echo_server --quiet & sleep 0.5; ch04_echo_bench --server-pid $!; kill %1'
 
 Play with telnet and nc inside:
   docker run -it --rm IMAGE bash

@@ -17,23 +17,27 @@ cache=${SANDBOX_DOCKER_CACHE:-/var/tmp/asio-sandbox-docker}
 inside_check='
   set -eu
   asio-sandbox-welcome | grep -q "ch01_protocol_echo_server --host 0.0.0.0"
-  for exe in ch01_protocol_echo_server ch02_stream_echo_server ch03_stream_echo_client telnet nc; do
+  for exe in ch01_protocol_echo_server ch02_stream_echo_server ch03_stream_echo_client \
+             ch04_echo_bench telnet nc; do
     command -v "$exe" >/dev/null
   done
   test -f /usr/share/doc/asio-sandbox/html/index.html
   test "$(id -u)" != 0
-  ch02_stream_echo_server --host 127.0.0.1 --port 0 >/tmp/server.log &
+  ch02_stream_echo_server --host 127.0.0.1 --port 0 --quiet >/tmp/server.log &
   server=$!
   for i in $(seq 50); do grep -q "^Serving on" /tmp/server.log && break; sleep 0.1; done
   port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/server.log)
   ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
+  ch04_echo_bench --host 127.0.0.1 --port "$port" --duration 0.5 --warmup 0.1 --quiet \
+    --server-pid "$server" >/tmp/bench.log
+  grep -q "^Server CPU: .* per echo" /tmp/bench.log
   kill -INT "$server"
   wait "$server"
   printf "%s\n" "Lines received" "b'"'"'First line.\\n'"'"'" "b'"'"'Second line.\\n'"'"'" \
                 "b'"'"'Third line.\\n'"'"'" "b'"'"'Last line.\\n'"'"'" >/tmp/expected.log
   diff /tmp/expected.log /tmp/client.log
   grep -q "^Connection received!" /tmp/server.log
-  echo "inside the image: chapters 02 and 03 talked; welcome, docs, tools and user are right"
+  echo "inside the image: chapters 02, 03 and 04 talked; welcome, docs, tools and user are right"
 '
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

@@ -33,7 +33,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <deque>
