@@ -200,11 +200,12 @@ def summarise(runs: list[dict], servers: list[Server]) -> list[dict]:
             if not mine:
                 continue
             med = lambda key: statistics.median(float(r[key]) for r in mine)  # noqa: E731
-            rps_ratio = [float(r["requests_per_s"]) / float(base[r["round"]]["requests_per_s"])
-                         for r in mine if r["round"] in base]
-            cpu_ratio = [float(r["server_cpu_us_per_echo"]) /
-                         float(base[r["round"]]["server_cpu_us_per_echo"])
-                         for r in mine if r["round"] in base]
+            # A run too short for one 10 ms clock tick of the baseline's CPU
+            # (--quick) has no ratio for that round.
+            def ratios(key):
+                return [float(r[key]) / float(base[r["round"]][key]) for r in mine
+                        if r["round"] in base and float(base[r["round"]][key]) > 0]
+            rps_ratio, cpu_ratio = ratios("requests_per_s"), ratios("server_cpu_us_per_echo")
             rows.append({
                 "case": case.name, "server": server.name, "label": server.label,
                 "rounds": len(mine),
@@ -222,6 +223,10 @@ def fenced(text: str) -> str:
     return "```text\n" + text.rstrip("\n") + "\n```\n"
 
 
+def times(ratio: str) -> str:
+    return f"{float(ratio):.2f}x" if ratio else "n/a"
+
+
 def render_table(summary: list[dict]) -> str:
     """The results table of docs/benchmarks.md, from summary.csv's rows."""
     lines = []
@@ -236,8 +241,8 @@ def render_table(summary: list[dict]) -> str:
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
             lines.append(f"| {r['label']} | {int(r['requests_per_s']):,} | "
-                         f"{float(r['rps_vs_epoll']):.2f}x | {float(r['cpu_us_per_echo']):.2f} us | "
-                         f"{float(r['cpu_vs_epoll']):.2f}x | {float(r['latency_p50_us']):.0f} us | "
+                         f"{times(r['rps_vs_epoll'])} | {float(r['cpu_us_per_echo']):.2f} us | "
+                         f"{times(r['cpu_vs_epoll'])} | {float(r['latency_p50_us']):.0f} us | "
                          f"{float(r['latency_p99_us']):.0f} us |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
