@@ -13,9 +13,10 @@
 //     │                  each runs closed_loop() or pipelined(), recording
 //     │                  a latency sample per reply while the phase is
 //     ▼                  "measuring"
-//   control() ── warm-up ──► measuring ──► done: reads the clocks and the
-//                │            │             server's CPU at both edges,
-//                └─ progress line every second   then stops every thread
+//   measure() ── warm-up ──► measuring ──► done: reads the clocks and the
+//                │            │             server's CPU at both edges, lets
+//                └─ progress line every second   each connection collect its
+//                                                last echo, then main joins
 //
 // Unlike the chapter servers it uses raw Asio sockets, not sandbox's
 // asyncio-like streams: a load generator must be cheaper than what it
@@ -427,6 +428,8 @@ int run_benchmark(const ch04::bench_options& options) {
           std::rethrow_exception(failure);
         } catch (const std::exception& e) {
           reason = e.what();
+        } catch (...) {
+          reason = "a connection failed with an unknown error";
         }
         const std::lock_guard lock{run.error_mutex};
         if (run.first_error.empty()) {
