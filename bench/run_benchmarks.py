@@ -133,9 +133,12 @@ class RunningServer:
     """A server started on a free port of 127.0.0.1, its console in a file."""
 
     def __init__(self, server: Server, core: int | None, logs: Path):
+        # stdout and stderr apart: the first line of stdout is the contract,
+        # and a warning on stderr must not take its place.
         self.console = open(logs / f"{server.name}.log", "w+")
+        self.errors = open(logs / f"{server.name}.err", "w+")
         argv = pinned([*server.argv, "--host", "127.0.0.1", "--port", "0", "--quiet"], core)
-        self.process = subprocess.Popen(argv, stdout=self.console, stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(argv, stdout=self.console, stderr=self.errors,
                                         env={**os.environ, **server.env})
         self.port = self._wait_for_port(server.name)
 
@@ -149,9 +152,13 @@ class RunningServer:
             if self.process.poll() is not None:
                 break
             time.sleep(0.02)
-        self.stop()
         self.console.seek(0)
-        raise RuntimeError(f"{name} did not start: {self.console.read()[-500:]}")
+        self.errors.seek(0)
+        said = (self.console.read()[-300:], self.errors.read()[-500:])
+        status = self.process.poll()
+        self.stop()
+        raise RuntimeError(f"{name} did not start (exit status {status}); "
+                           f"stdout {said[0]!r}, stderr {said[1]!r}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -162,10 +169,23 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait()
         self.console.close()
+        self.errors.close()
+
+
+def start(server: Server, core: int | None, logs: Path) -> RunningServer:
+    """Starts `server`, trying a second time if the first start fails (once,
+    in CI under the loaded sanitizer stage, a Python server failed to start,
+    and it could not be reproduced); a second failure is reported with what
+    the server printed."""
+    try:
+        return RunningServer(server, core, logs)
+    except RuntimeError as failure:
+        print(f"    {server.name}: {failure}; trying again", file=sys.stderr)
+        return RunningServer(server, core, logs)
 
 
 def run_one(bench: Path, server: Server, case: Case, args, cores, logs: Path) -> dict:
-    running = RunningServer(server, cores[0], logs)
+    running = start(server, cores[0], logs)
     try:
         argv = pinned([str(bench), "--host", "127.0.0.1", "--port", str(running.port),
                        "--connections", str(case.connections), "--size", str(case.size),
