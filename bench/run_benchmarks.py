@@ -400,12 +400,17 @@ plot {plots}
     return written
 
 
-def update_pages(results: Path) -> None:
-    """Rewrites the marked blocks of the pages from summary.csv and machine.txt."""
+def page_blocks(results: Path) -> dict[str, str]:
+    """What the pages' marked blocks must hold, from summary.csv and machine.txt."""
     with open(results / "summary.csv") as f:
         summary = list(csv.DictReader(f))
-    blocks = {"results": render_table(summary), "targets": render_targets(summary),
-              "machine": fenced((results / "machine.txt").read_text())}
+    return {"results": render_table(summary), "targets": render_targets(summary),
+            "machine": fenced((results / "machine.txt").read_text())}
+
+
+def update_pages(results: Path) -> None:
+    """Rewrites the marked blocks of the pages from summary.csv and machine.txt."""
+    blocks = page_blocks(results)
     for page in PAGES:
         text = page.read_text()
         for name, block in blocks.items():
@@ -439,10 +444,7 @@ def main() -> int:
         return 0
 
     if args.check_page:
-        with open(args.out / "summary.csv") as f:
-            summary = list(csv.DictReader(f))
-        expected = {"results": render_table(summary), "targets": render_targets(summary),
-                    "machine": fenced((args.out / "machine.txt").read_text())}
+        expected = page_blocks(args.out)
         failures = []
         for page in PAGES:
             text = page.read_text()

@@ -129,10 +129,17 @@ struct shared_state {
   }
 };
 
-[[noreturn]] void wrong_reply(std::string_view reply) {
-  throw std::runtime_error{"the reply is not an echo of the message (" +
-                           std::to_string(reply.size()) +
-                           " bytes); if the server adds a prefix, pass it with --prefix"};
+// Checks the reply at the front of `received` (its first `length` bytes,
+// up to and including '\n') and removes it; what follows may already be the
+// start of the next reply.
+void consume_echo(std::string& received, std::size_t length, std::string_view message,
+                  std::string_view prefix) {
+  if (!is_echo_of(std::string_view{received}.substr(0, length), message, prefix)) {
+    throw std::runtime_error{"the reply is not an echo of the message (" +
+                             std::to_string(length) +
+                             " bytes); if the server adds a prefix, pass it with --prefix"};
+  }
+  received.erase(0, length);
 }
 
 //! [closed_loop]
@@ -148,10 +155,7 @@ asio::awaitable<void> closed_loop(tcp::socket socket, std::string message, share
     const std::size_t length = co_await asio::async_read_until(
         socket, asio::dynamic_buffer(received), '\n', asio::use_awaitable);
     run.record(stats, clock_type::now() - sent_at);
-    if (!is_echo_of(std::string_view{received}.substr(0, length), message, run.options.prefix)) {
-      wrong_reply(received.substr(0, length));
-    }
-    received.erase(0, length);
+    consume_echo(received, length, message, run.options.prefix);
     if (run.now.load(std::memory_order_relaxed) == phase::done) {
       // Nothing in flight: returning closes the socket with a clean FIN.
       // Closing with an echo still unread would make the kernel reset the
@@ -198,10 +202,7 @@ asio::awaitable<void> receive_echoes(tcp::socket& socket, const std::string& mes
     run.record(stats, clock_type::now() - state.sent_at.front());
     state.sent_at.pop_front();
     state.room.cancel();  // Wakes the writer if it waits for room.
-    if (!is_echo_of(std::string_view{received}.substr(0, length), message, run.options.prefix)) {
-      wrong_reply(received.substr(0, length));
-    }
-    received.erase(0, length);
+    consume_echo(received, length, message, run.options.prefix);
     if (run.now.load(std::memory_order_relaxed) == phase::done && state.sent_at.empty()) {
       co_return;
     }
