@@ -1,8 +1,10 @@
 #include "sandbox/options.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 namespace sandbox {
 namespace {
@@ -37,6 +39,15 @@ server_options& command_line::add_server_options() {
 client_options& command_line::add_client_options() {
   add_endpoint_options(app_, client_.host, client_.port, "Server host name or address");
   return client_;
+}
+
+std::size_t& command_line::add_threads_option() {
+  // hardware_concurrency() may say 0 when it cannot tell.
+  threads_ = std::max(1U, std::thread::hardware_concurrency());
+  app_.add_option("--threads", threads_, "Threads running the event loops (default: one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  return threads_;
 }
 
 std::optional<int> command_line::try_parse(int argc, const char* const* argv) {

@@ -52,15 +52,18 @@ tcp::acceptor open_acceptor(const asio::any_io_executor& executor, const tcp::en
 
 }  // namespace
 
-server::server(asio::any_io_executor executor, connection_handler on_connection)
+server::server(asio::any_io_executor executor, connection_handler on_connection,
+               executor_picker pick)
     : io_executor_{executor},
       single_threaded_{is_single_threaded(executor)},
+      pick_{std::move(pick)},
       strand_{asio::make_strand(executor)},
       on_connection_{std::move(on_connection)},
       closed_event_{executor} {}
 
 asio::awaitable<std::shared_ptr<server>> server::listen(std::string host, std::uint16_t port,
-                                                        connection_handler on_connection) {
+                                                        connection_handler on_connection,
+                                                        executor_picker pick) {
   const auto executor = co_await asio::this_coro::executor;
 
   // getaddrinfo() with AI_PASSIVE, and without AI_ADDRCONFIG so that a
@@ -69,7 +72,7 @@ asio::awaitable<std::shared_ptr<server>> server::listen(std::string host, std::u
   const auto results = co_await resolver.async_resolve(host, std::to_string(port),
                                                        tcp::resolver::passive, asio::use_awaitable);
 
-  auto self = std::make_shared<server>(executor, std::move(on_connection));
+  auto self = std::make_shared<server>(executor, std::move(on_connection), std::move(pick));
   std::error_code last_error;
   for (const auto& entry : results) {
     tcp::endpoint endpoint = entry.endpoint();
@@ -100,14 +103,28 @@ asio::awaitable<std::shared_ptr<server>> server::listen(std::string host, std::u
   co_return self;
 }
 
-void server::accept_next(std::size_t index) {
+//! [strand]
+asio::any_io_executor server::connection_executor() {
+  if (pick_) {
+    return pick_();  // Chapter 06: the next loop of a context_pool.
+  }
   // Each connection gets a strand of its own: if the io_context runs on
   // several threads, the handlers of one connection still never run at the
   // same time, while different connections proceed in parallel. On a loop
   // run by one thread (sandbox::run) nothing can overlap, and the strand
   // would be pure overhead.
+  if (single_threaded_) {
+    return io_executor_;
+  }
+  return asio::make_strand(io_executor_);
+}
+//! [strand]
+
+void server::accept_next(std::size_t index) {
+  // The accepted socket belongs to the executor passed here: every
+  // operation on it, and so every handler of this connection, runs there.
   acceptors_[index].async_accept(
-      single_threaded_ ? io_executor_ : asio::any_io_executor{asio::make_strand(io_executor_)},
+      connection_executor(),
       asio::bind_executor(strand_, [self = shared_from_this(), index](std::error_code error,
                                                                       tcp::socket socket) {
         self->on_accept(index, error, std::move(socket));
@@ -186,7 +203,8 @@ void server::wake_waiters_if_done() {
 }
 
 asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory, std::string host,
-                                                       std::uint16_t port) {
+                                                       std::uint16_t port,
+                                                       server::executor_picker pick) {
   co_return co_await server::listen(
       std::move(host), port,
       [factory = std::move(factory)](tcp::socket socket, const std::shared_ptr<server>& owner) {
@@ -197,7 +215,8 @@ asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory,
           auto conn = std::make_shared<transport>(std::move(socket), factory(), owner);
           conn->start();
         });
-      });
+      },
+      std::move(pick));
 }
 
 }  // namespace sandbox

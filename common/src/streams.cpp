@@ -390,7 +390,8 @@ asio::awaitable<void> serve_client(client_connected_callback client_connected,
 
 asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback client_connected,
                                                       std::string host, std::uint16_t port,
-                                                      std::size_t limit) {
+                                                      std::size_t limit,
+                                                      server::executor_picker pick) {
   co_return co_await server::listen(
       std::move(host), port,
       [client_connected = std::move(client_connected), limit](
@@ -403,7 +404,8 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
           asio::co_spawn(executor, serve_client(client_connected, reader, writer),
                          asio::detached);
         });
-      });
+      },
+      std::move(pick));
 }
 
 asio::awaitable<std::pair<stream_reader, stream_writer>> open_connection(std::string host,

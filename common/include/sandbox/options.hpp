@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,6 +51,11 @@ class command_line {
   /// Adds `--host` and `--port` for a client.
   client_options& add_client_options();
 
+  /// Adds `--threads N` (1 to 256), by default the number of cores
+  /// (`std::thread::hardware_concurrency()`): the threads that run the
+  /// event loops, in chapters 05 to 07.
+  std::size_t& add_threads_option();
+
   /// The CLI11 application, for options a single chapter adds.
   CLI::App& app() noexcept { return app_; }
 
@@ -65,6 +71,7 @@ class command_line {
   CLI::App app_;
   server_options server_;
   client_options client_;
+  std::size_t threads_ = 1;
 };
 
 }  // namespace sandbox

@@ -1,10 +1,15 @@
 /// \file
-/// \brief `asyncio.run()`: an event loop for one main coroutine, stopped by Ctrl-C.
+/// \brief `asyncio.run()`: an event loop for one main coroutine, stopped by
+/// Ctrl-C; and the two ways to give that loop more threads (chapters 05, 06).
 #pragma once
 
 #include "sandbox/asio.hpp"
 
+#include <atomic>
+#include <cstddef>
 #include <functional>
+#include <memory>
+#include <vector>
 
 namespace sandbox {
 
@@ -34,5 +39,59 @@ void mark_single_threaded(asio::io_context& context);
 /// mark_single_threaded(). False for every other executor, which is the safe
 /// answer: a server then gives each connection its own strand.
 [[nodiscard]] bool is_single_threaded(const asio::any_io_executor& executor);
+
+/// run() with a thread pool (chapters 05 and 07): one io_context, run by
+/// the calling thread and `threads - 1` more. Any of them may run any ready
+/// handler, so a connection's handlers can run on different threads one
+/// after another; servers on this loop give each connection a strand so that
+/// they never run at the same time.
+///
+/// Signals, errors and the status work as in run(). `after_run`, if given,
+/// is called with the status once every thread has been joined but before
+/// the loop is destroyed: connections a signal interrupted are still open
+/// then, and whatever the handlers wrote is safe to read.
+/// \pre `threads >= 1`.
+int run_on_threads(std::size_t threads, std::function<asio::awaitable<void>()> main,
+                   const std::function<void(int status)>& after_run = {});
+
+/// Which loop thread is running the caller: 1 to N in run_on_threads() and
+/// context_pool::run() (1 is the thread that called them), 1 in run(), and 0
+/// on any other thread. Chapters print it to show where a handler ran.
+[[nodiscard]] int this_thread_number() noexcept;
+
+/// An io_context per thread (chapter 06): `size` loops, each run by exactly
+/// one thread and marked single-threaded, so their connections need no
+/// strands. A server hands each accepted connection to the next loop in
+/// turn (pass picker() to start_server()).
+class context_pool {
+ public:
+  /// Makes `size` io_contexts. \pre `size >= 1`.
+  explicit context_pool(std::size_t size);
+
+  context_pool(const context_pool&) = delete;
+  context_pool& operator=(const context_pool&) = delete;
+  ~context_pool();
+
+  /// The number of loops (and threads).
+  [[nodiscard]] std::size_t size() const noexcept { return contexts_.size(); }
+
+  /// The executor of the next loop, round-robin; safe from any thread.
+  [[nodiscard]] asio::any_io_executor next_executor();
+
+  /// next_executor() as a function, for start_server()'s `pick`.
+  [[nodiscard]] std::function<asio::any_io_executor()> picker();
+
+  /// run() across the pool: `main` runs on the first loop, which also takes
+  /// the signals; SIGINT or SIGTERM stops every loop. Each loop runs on its
+  /// own thread (the first on the calling thread) until `main` has returned
+  /// and it has nothing left to do. Returns the exit status; `after_run`
+  /// as in run_on_threads(), though the loops are destroyed only with the pool.
+  int run(std::function<asio::awaitable<void>()> main,
+          const std::function<void(int status)>& after_run = {});
+
+ private:
+  std::vector<std::unique_ptr<asio::io_context>> contexts_;
+  std::atomic<std::size_t> next_{0};
+};
 
 }  // namespace sandbox

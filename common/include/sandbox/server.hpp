@@ -20,7 +20,8 @@ namespace sandbox {
 /// The counterpart of `asyncio.Server`, returned by create_server() and
 /// start_server(): it listens on every address a host name resolves to, all
 /// on the same port, and hands each accepted connection to its own strand
-/// (unless one thread runs the loop: see mark_single_threaded()).
+/// (unless one thread runs the loop: see mark_single_threaded()), or to the
+/// executor an executor_picker chooses.
 ///
 /// close() and wait_closed() may be called from any thread.
 class server : public std::enable_shared_from_this<server> {
@@ -30,15 +31,23 @@ class server : public std::enable_shared_from_this<server> {
   using connection_handler =
       std::function<void(tcp::socket socket, const std::shared_ptr<server>& owner)>;
 
+  /// Chooses where each accepted connection runs; the result is used as it
+  /// is. Empty (the default): a new strand on the server's own io_context,
+  /// or that io_context's executor itself if one thread runs it. Chapter 06
+  /// passes context_pool::picker() to spread connections over its loops.
+  using executor_picker = std::function<asio::any_io_executor()>;
+
   /// Resolves `host` (every address, as asyncio does: `localhost` gives
   /// 127.0.0.1 and ::1), binds each address to `port`, and starts accepting.
   /// With `port` 0 the kernel picks a free port for the first address and
   /// the others reuse it. Throws std::system_error when nothing can be bound.
   static asio::awaitable<std::shared_ptr<server>> listen(std::string host, std::uint16_t port,
-                                                         connection_handler on_connection);
+                                                         connection_handler on_connection,
+                                                         executor_picker pick = {});
 
   /// Use listen(), create_server() or start_server() instead.
-  server(asio::any_io_executor executor, connection_handler on_connection);
+  server(asio::any_io_executor executor, connection_handler on_connection,
+         executor_picker pick = {});
 
   server(const server&) = delete;
   server& operator=(const server&) = delete;
@@ -74,12 +83,14 @@ class server : public std::enable_shared_from_this<server> {
 
  private:
   void accept_next(std::size_t index);
+  asio::any_io_executor connection_executor();
   void on_accept(std::size_t index, std::error_code error, tcp::socket socket);
   void do_close();
   void wake_waiters_if_done();
 
   asio::any_io_executor io_executor_;   // where new connections' strands come from
   bool single_threaded_;                 // true: connections need no strands (sandbox::run)
+  executor_picker pick_;                 // empty: use io_executor_
   asio::strand<asio::any_io_executor> strand_;  // serialises the acceptors
   connection_handler on_connection_;
   std::vector<tcp::acceptor> acceptors_;
@@ -94,8 +105,9 @@ class server : public std::enable_shared_from_this<server> {
 
 /// The counterpart of `loop.create_server(protocol_factory, host, port)`:
 /// listens and, for every connection, makes a protocol with `factory` and a
-/// transport to drive it.
+/// transport to drive it. `pick` as in server::executor_picker.
 asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory,
-                                                       std::string host, std::uint16_t port);
+                                                       std::string host, std::uint16_t port,
+                                                       server::executor_picker pick = {});
 
 }  // namespace sandbox

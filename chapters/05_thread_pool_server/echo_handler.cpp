@@ -1,0 +1,73 @@
+/// \file
+/// The echo handler of chapters 05 and 06. Its page is chapters/05_thread_pool_server/README.md.
+#include "echo_handler.hpp"
+
+#include "sandbox/bytes_repr.hpp"
+#include "sandbox/console.hpp"
+#include "sandbox/run.hpp"
+
+namespace chapter05 {
+namespace {
+
+// Counts a connection as open for as long as it lives. A destructor runs on
+// every way out of the coroutine: end of file, an exception (a reset), or
+// the coroutine frame being destroyed at shutdown.
+class open_connection {
+ public:
+  explicit open_connection(echo_counters& counters)
+      : counters_{counters},
+        number_{counters.total.fetch_add(1, std::memory_order_relaxed) + 1} {
+    counters_.open.fetch_add(1, std::memory_order_relaxed);
+  }
+  open_connection(const open_connection&) = delete;
+  open_connection& operator=(const open_connection&) = delete;
+  ~open_connection() { counters_.open.fetch_sub(1, std::memory_order_relaxed); }
+
+  // 1 for the first connection accepted, 2 for the next...
+  [[nodiscard]] std::size_t number() const noexcept { return number_; }
+
+ private:
+  echo_counters& counters_;
+  std::size_t number_;
+};
+
+}  // namespace
+
+//! [handler]
+// Between two co_awaits the coroutine runs on one thread; after a co_await
+// it resumes wherever its executor runs it next. In chapter 05 that is any
+// thread of the pool, one at a time (the connection's strand); in chapter 06
+// always the same thread (its io_context's only one).
+asio::awaitable<void> client_connected_handler(sandbox::stream_reader reader,
+                                               sandbox::stream_writer writer,
+                                               echo_counters& counters, bool quiet) {
+  const open_connection connection{counters};
+  const std::size_t id = connection.number();
+  if (!quiet) {
+    sandbox::println("[thread ", sandbox::this_thread_number(), "] connection ", id, " opened");
+  }
+  for (;;) {
+    const std::string data = co_await reader.read(8192);
+    if (data.empty()) {
+      break;
+    }
+    if (!quiet) {
+      sandbox::println("[thread ", sandbox::this_thread_number(), "] connection ", id, ": ",
+                       sandbox::bytes_repr(data));
+    }
+    writer.write(data);
+    counters.bytes.fetch_add(data.size(), std::memory_order_relaxed);
+    co_await writer.drain();
+  }
+  if (!quiet) {
+    sandbox::println("[thread ", sandbox::this_thread_number(), "] connection ", id, " closed");
+  }
+}
+//! [handler]
+
+void print_counters(const echo_counters& counters) {
+  sandbox::println("Connections: ", counters.total.load(), " total, ", counters.open.load(),
+                   " open; bytes echoed: ", counters.bytes.load());
+}
+
+}  // namespace chapter05
