@@ -11,6 +11,8 @@
 #include <system_error>
 #include <utility>
 
+#include <unistd.h>
+
 namespace sandbox {
 namespace {
 
@@ -105,9 +107,6 @@ asio::awaitable<std::shared_ptr<server>> server::listen(std::string host, std::u
 
 //! [strand]
 asio::any_io_executor server::connection_executor() {
-  if (pick_) {
-    return pick_();  // Chapter 06: the next loop of a context_pool.
-  }
   // Each connection gets a strand of its own: if the io_context runs on
   // several threads, the handlers of one connection still never run at the
   // same time, while different connections proceed in parallel. On a loop
@@ -123,8 +122,10 @@ asio::any_io_executor server::connection_executor() {
 void server::accept_next(std::size_t index) {
   // The accepted socket belongs to the executor passed here: every
   // operation on it, and so every handler of this connection, runs there.
+  // With a picker the socket is accepted here and moved afterwards (see
+  // on_accept), so that no pending accept refers to another io_context.
   acceptors_[index].async_accept(
-      connection_executor(),
+      pick_ ? io_executor_ : connection_executor(),
       asio::bind_executor(strand_, [self = shared_from_this(), index](std::error_code error,
                                                                       tcp::socket socket) {
         self->on_accept(index, error, std::move(socket));
@@ -147,6 +148,27 @@ void server::on_accept(std::size_t index, std::error_code error, tcp::socket soc
       }
     });
     return;
+  }
+  if (pick_) {
+    // Chapter 06: hand the connection to the loop the picker chooses. The
+    // descriptor leaves this loop's epoll set and joins the other one's.
+    const auto protocol = socket.local_endpoint(error).protocol();
+    tcp::socket moved{pick_()};
+    if (!error) {
+      const auto handle = socket.release(error);
+      if (!error) {
+        moved.assign(protocol, handle, error);
+        if (error) {
+          ::close(handle);
+        }
+      }
+    }
+    if (error) {
+      eprintln("cannot hand over a connection: ", error.message());
+      accept_next(index);
+      return;
+    }
+    socket = std::move(moved);
   }
   attach();
   on_connection_(std::move(socket), shared_from_this());
