@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/socket.h>
@@ -80,6 +81,11 @@ void test_client::send(std::string_view data, std::chrono::milliseconds timeout)
 }
 
 void test_client::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
+
+void test_client::no_delay() {
+  const int on = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
 
 void test_client::reset() {
   const linger abortive{1, 0};

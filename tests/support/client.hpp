@@ -23,6 +23,10 @@ class test_client {
   /// Sends all of `data` (blocking, bounded by `timeout`).
   void send(std::string_view data, std::chrono::milliseconds timeout = 10s);
 
+  /// Sets TCP_NODELAY: each send leaves at once, even while an earlier one
+  /// waits for its acknowledgement (Nagle's algorithm would hold it).
+  void no_delay();
+
   /// Sends FIN: the server reads end of file.
   void shutdown_write();
 
