@@ -8,6 +8,10 @@ Chapters (on PATH):
   ch02_stream_echo_server     the stream (coroutine) echo server
   ch03_stream_echo_client     the stream echo client
   ch04_echo_bench             the echo load generator (latency, requests/s, CPU per echo)
+  ch05_thread_pool_server     the echo server on a pool of threads, a strand per connection
+  ch06_context_per_thread_server  the echo server with an io_context per thread
+  ch07_chat_server            a chat room: every line to every other client (try nc)
+  ch05_race_demo              two deliberate data races (see chapter 05's page)
 
 Serve the lesson to your machine, then run `telnet localhost 2222` there:
   docker run -it --rm -p 2222:2222 IMAGE ch01_protocol_echo_server --host 0.0.0.0

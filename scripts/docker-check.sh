@@ -18,7 +18,8 @@ inside_check='
   set -eu
   asio-sandbox-welcome | grep -q "ch01_protocol_echo_server --host 0.0.0.0"
   for exe in ch01_protocol_echo_server ch02_stream_echo_server ch03_stream_echo_client \
-             ch04_echo_bench telnet nc; do
+             ch04_echo_bench ch05_thread_pool_server ch06_context_per_thread_server \
+             ch07_chat_server ch05_race_demo telnet nc; do
     command -v "$exe" >/dev/null
   done
   test -f /usr/share/doc/asio-sandbox/html/index.html
@@ -37,7 +38,17 @@ inside_check='
                 "b'"'"'Third line.\\n'"'"'" "b'"'"'Last line.\\n'"'"'" >/tmp/expected.log
   diff /tmp/expected.log /tmp/client.log
   grep -q "^Connection received!" /tmp/server.log
-  echo "inside the image: chapters 02, 03 and 04 talked; welcome, docs, tools and user are right"
+  ch05_thread_pool_server --host 127.0.0.1 --port 0 --threads 2 >/tmp/pool.log &
+  server=$!
+  for i in $(seq 50); do grep -q "^Serving on" /tmp/pool.log && break; sleep 0.1; done
+  port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/pool.log)
+  ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
+  diff /tmp/expected.log /tmp/client.log
+  for i in $(seq 50); do grep -q "connection 1 closed$" /tmp/pool.log && break; sleep 0.1; done
+  kill -TERM "$server"
+  wait "$server"
+  grep -q "^Connections: 1 total, 0 open; bytes echoed: 48$" /tmp/pool.log
+  echo "inside the image: chapters 02 to 05 talked; welcome, docs, tools and user are right"
 '
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then

@@ -130,6 +130,10 @@ case "$mode" in
     cmake --preset release >/dev/null
     cmake --build --preset release
     python3 bench/run_benchmarks.py --build-dir build/release "$@"
+    # Chapter 06's comparison of the two threading designs (--quick passes on).
+    threads_args=()
+    for arg in "$@"; do [ "$arg" = --quick ] && threads_args+=(--quick); done
+    python3 bench/compare_threads.py --build-dir build/release "${threads_args[@]}"
     ;;
   *) usage ;;
 esac

@@ -120,8 +120,9 @@ int run(std::function<asio::awaitable<void>()> main) {
 
 int run_on_threads(std::size_t threads, std::function<asio::awaitable<void>()> main,
                    const std::function<void(int status)>& after_run) {
-  // The hint tells Asio how many threads will call run(); any value above 1
-  // makes it lock its queues.
+  // The hint tells Asio how many threads will call run(). Its queue is
+  // locked either way; with several threads the lock is contended, and a
+  // thread that queues work may have to wake another one to run it.
   asio::io_context loop{static_cast<int>(threads)};
   main_task task{loop, [&loop] { loop.stop(); }};
   task.spawn(loop, std::move(main));

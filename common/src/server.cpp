@@ -149,6 +149,7 @@ void server::on_accept(std::size_t index, std::error_code error, tcp::socket soc
     });
     return;
   }
+  //! [hand_over]
   if (pick_) {
     // Chapter 06: hand the connection to the loop the picker chooses. The
     // descriptor leaves this loop's epoll set and joins the other one's.
@@ -170,6 +171,7 @@ void server::on_accept(std::size_t index, std::error_code error, tcp::socket soc
     }
     socket = std::move(moved);
   }
+  //! [hand_over]
   attach();
   on_connection_(std::move(socket), shared_from_this());
   accept_next(index);
