@@ -146,9 +146,10 @@ int main(int argc, char* argv[]) {
   demo_options options;
   const std::map<std::string, mistake> mistakes{
       {"none", mistake::none}, {"counter", mistake::counter}, {"no-strand", mistake::no_strand}};
+  std::string chosen = "counter";
   cli.app()
-      .add_option("--mistake", options.error, "Which mistake to make")
-      ->transform(CLI::CheckedTransformer(mistakes))
+      .add_option("--mistake", chosen, "Which mistake to make: counter, no-strand or none")
+      ->check(CLI::IsMember(mistakes))
       ->capture_default_str();
   cli.app().add_option("--threads", options.threads, "Threads in the pool")
       ->check(CLI::Range(2, 64))->capture_default_str();
@@ -157,6 +158,7 @@ int main(int argc, char* argv[]) {
   cli.app().add_option("--messages", options.messages, "Round trips per client")
       ->check(CLI::Range(1, 1000000))->capture_default_str();
   cli.parse(argc, argv);
+  options.error = mistakes.at(chosen);
 
   byte_counters counters;
   return sandbox::run_on_threads(options.threads, [&] { return demo(options, counters); });

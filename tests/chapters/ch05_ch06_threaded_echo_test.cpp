@@ -219,5 +219,13 @@ TEST(RaceDemo, TheControlRunCountsEveryByte) {
   EXPECT_EQ(lines[0], "16 clients sent 320000 bytes; the server counted 320000");
 }
 
+TEST(RaceDemo, AnUnknownMistakeIsABadOption) {
+  std::string errors;
+  EXPECT_EQ(run_to_end(program{"cpp", {SANDBOX_CH05_RACE_DEMO_EXE}}, {"--mistake", "oops"},
+                       nullptr, &errors),
+            2);
+  EXPECT_NE(errors.find("--mistake"), std::string::npos) << errors;
+}
+
 }  // namespace
 }  // namespace sandbox::testing

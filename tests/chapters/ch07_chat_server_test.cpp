@@ -223,8 +223,15 @@ TEST(ChatServer, ANonReadingClientIsDisconnectedWhileTheOthersKeepChatting) {
   done = true;
   sampler.join();
   EXPECT_TRUE(saw_drop) << "the stalled client was never disconnected";
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine (256 MiB by default)
+  // to catch uses after free, so resident memory says nothing here; the
+  // normal and ThreadSanitizer builds check the bound.
+  std::cout << "[ skipped  ] the memory bound, under AddressSanitizer\n";
+#else
   const long growth_mib = (peak - before) / 1024;
   EXPECT_LT(growth_mib, 24) << "the server grew by " << growth_mib << " MiB for 64 MiB sent";
+#endif
   std::cout << "[ figures  ] resident memory: " << before / 1024 << " MiB before, peak "
             << peak / 1024 << " MiB while 64 MiB went through the room\n";
 
