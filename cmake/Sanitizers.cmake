@@ -4,6 +4,12 @@
 option(SANDBOX_ENABLE_ASAN "Build with AddressSanitizer" OFF)
 option(SANDBOX_ENABLE_UBSAN "Build with UndefinedBehaviorSanitizer" OFF)
 option(SANDBOX_ENABLE_TSAN "Build with ThreadSanitizer" OFF)
+option(SANDBOX_ENABLE_FUZZING "Build the libFuzzer targets in fuzz/ (clang only)" OFF)
+
+if(SANDBOX_ENABLE_FUZZING AND NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  message(FATAL_ERROR "libFuzzer needs clang: use the fuzz preset "
+                      "(Debian: clang and libclang-rt-14-dev).")
+endif()
 
 if(SANDBOX_ENABLE_TSAN AND SANDBOX_ENABLE_ASAN)
   message(FATAL_ERROR "ThreadSanitizer and AddressSanitizer cannot be combined: "
@@ -31,6 +37,11 @@ if(_sandbox_sanitizers)
     -fno-sanitize-recover=all)    # a UBSan finding fails the test, not just logs
   target_link_options(sandbox_sanitizers INTERFACE
     -fsanitize=${_sandbox_sanitizer_list})
+endif()
+if(SANDBOX_ENABLE_FUZZING)
+  # Coverage for libFuzzer in every target; only the fuzz targets link its main().
+  target_compile_options(sandbox_sanitizers INTERFACE -fsanitize=fuzzer-no-link)
+  target_link_options(sandbox_sanitizers INTERFACE -fsanitize=fuzzer-no-link)
 endif()
 if(SANDBOX_ENABLE_TSAN AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
   # GCC warns that TSan cannot see std::atomic_thread_fence, which Asio's

@@ -5,15 +5,17 @@
 #            then chapter 03's client against chapter 02's server, both consoles shown;
 #   test     runs every test (CTest, dev preset), the documentation checks included;
 #   bench    builds the release preset and runs chapter 04's benchmark, which
-#            rewrites docs/benchmarks/ and the table in docs/benchmarks.md.
+#            rewrites docs/benchmarks/ and the table in docs/benchmarks.md;
+#   fuzz     builds the fuzz preset (clang) and fuzzes the stream reader's
+#            framing for SECONDS (default 60), starting from fuzz/corpus/.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { echo "usage: $0 lesson|test|bench [benchmark options]" >&2; exit 2; }
+usage() { echo "usage: $0 lesson|test|bench [benchmark options]|fuzz [SECONDS]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 mode=$1
 shift
-[ "$mode" = bench ] || [ $# -eq 0 ] || usage
+[ "$mode" = bench ] || [ "$mode" = fuzz ] || [ $# -eq 0 ] || usage
 
 # What a build and the tests need, as Debian packages. python3 runs the
 # chapters' reference programs, so the tests can compare C++ with asyncio.
@@ -22,6 +24,8 @@ packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchma
 # benchmark once, briefly: its peers and charts need these.
 docs_packages=(doxygen graphviz doxygen-awesome-css)
 bench_packages=(python3-uvloop gnuplot-nox nodejs)
+# libFuzzer comes with clang's runtime libraries.
+fuzz_packages=(clang libclang-rt-14-dev)
 
 install_missing() {
   local missing=() package
@@ -117,6 +121,7 @@ TEXT
 
 [ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}")
 [ "$mode" = bench ] && packages+=("${bench_packages[@]}")
+[ "$mode" = fuzz ] && packages+=("${fuzz_packages[@]}")
 install_missing
 case "$mode" in
   lesson) lesson ;;
@@ -134,6 +139,20 @@ case "$mode" in
     threads_args=()
     for arg in "$@"; do [ "$arg" = --quick ] && threads_args+=(--quick); done
     python3 bench/compare_threads.py --build-dir build/release "${threads_args[@]}"
+    ;;
+  fuzz)
+    seconds=${1:-60}
+    echo "==> Configuring and building (preset fuzz, clang, in build/fuzz)"
+    cmake --preset fuzz >/dev/null
+    cmake --build --preset fuzz
+    echo "==> The seed corpus, each input once"
+    ctest --preset fuzz
+    # New inputs go to a scratch folder (the first one named), so the
+    # repository's corpus changes only when someone adds an input on purpose.
+    scratch=$(mktemp -d)
+    echo "==> Fuzzing the stream reader for $seconds s (new inputs in $scratch)"
+    build/fuzz/fuzz/stream_reader_fuzz -max_total_time="$seconds" -max_len=4096 \
+      -print_final_stats=1 "$scratch" fuzz/corpus/stream_reader
     ;;
   *) usage ;;
 esac

@@ -192,14 +192,7 @@ TEST_P(ThreadedEchoServer, ABadThreadCountExitsWithStatusTwo) {
 }
 
 TEST_P(ThreadedEchoServer, APortInUseFailsWithOneLine) {
-  auto first = start_server(GetParam());
-  std::string errors;
-  const auto status = run_to_end(GetParam(),
-                                 {"--host", "127.0.0.1", "--port", std::to_string(first.port)},
-                                 nullptr, &errors);
-  EXPECT_EQ(status, 1);
-  EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
-  EXPECT_NE(errors.find("ddress already in use"), std::string::npos) << errors;
+  expect_a_port_in_use_fails_with_one_line(GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Chapters05And06, ThreadedEchoServer,

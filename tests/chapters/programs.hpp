@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,20 @@ inline std::optional<int> run_to_end(const program& prog, std::vector<std::strin
     *stderr_text = process.stderr_text();
   }
   return status;
+}
+
+/// The server contract for a port already taken: `server`, started on the
+/// port a first instance holds, exits with status 1 and one line on stderr
+/// that names the cause.
+inline void expect_a_port_in_use_fails_with_one_line(const program& server) {
+  auto first = start_server(server);
+  std::string errors;
+  const auto status = run_to_end(server,
+                                 {"--host", "127.0.0.1", "--port", std::to_string(first.port)},
+                                 nullptr, &errors);
+  EXPECT_EQ(status, 1);
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
+  EXPECT_NE(errors.find("ddress already in use"), std::string::npos) << errors;
 }
 
 }  // namespace sandbox::testing
