@@ -16,3 +16,11 @@ target_compile_definitions(sandbox_asio INTERFACE
   ASIO_SEPARATE_COMPILATION
   ASIO_NO_DEPRECATED)   # keep the chapters on the current API
 target_link_libraries(sandbox_asio INTERFACE Threads::Threads)
+
+# Asio 1.22 enables co_await under clang only with libc++'s
+# <experimental/coroutine>; with libstdc++ (Debian's default) clang 14 has
+# C++20's <coroutine>, which Asio already uses for GCC. Tell it so. (Newer
+# Asio versions detect this themselves.) Only the fuzz preset uses clang.
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  target_compile_definitions(sandbox_asio INTERFACE ASIO_HAS_CO_AWAIT=1)
+endif()
