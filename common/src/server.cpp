@@ -229,8 +229,10 @@ void server::wake_waiters_if_done() {
 asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory, std::string host,
                                                        std::uint16_t port,
                                                        server::executor_picker pick) {
-  co_return co_await server::listen(
-      std::move(host), port,
+  // The handler is a named variable, not a lambda written inside the
+  // co_await: GCC 12 mishandles a temporary lambda with non-trivial
+  // captures in a co_await expression (its captures arrive as garbage).
+  server::connection_handler on_connection =
       [factory = std::move(factory)](tcp::socket socket, const std::shared_ptr<server>& owner) {
         // Hop onto the connection's strand: from here on, everything this
         // connection does runs there.
@@ -239,8 +241,10 @@ asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory,
           auto conn = std::make_shared<transport>(std::move(socket), factory(), owner);
           conn->start();
         });
-      },
-      std::move(pick));
+      };
+  co_return co_await server::listen(std::move(host), port, std::move(on_connection),
+                                    std::move(pick));
 }
+
 
 }  // namespace sandbox

@@ -392,8 +392,8 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
                                                       std::string host, std::uint16_t port,
                                                       std::size_t limit,
                                                       server::executor_picker pick) {
-  co_return co_await server::listen(
-      std::move(host), port,
+  // A named handler, not a lambda inside the co_await (see create_server()).
+  server::connection_handler on_connection =
       [client_connected = std::move(client_connected), limit](
           tcp::socket socket, const std::shared_ptr<server>& owner) {
         const auto executor = socket.get_executor();
@@ -404,9 +404,11 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
           asio::co_spawn(executor, serve_client(client_connected, reader, writer),
                          asio::detached);
         });
-      },
-      std::move(pick));
+      };
+  co_return co_await server::listen(std::move(host), port, std::move(on_connection),
+                                    std::move(pick));
 }
+
 
 asio::awaitable<std::pair<stream_reader, stream_writer>> open_connection(std::string host,
                                                                          std::uint16_t port,
