@@ -80,6 +80,26 @@ void test_client::send(std::string_view data, std::chrono::milliseconds timeout)
   }
 }
 
+std::size_t test_client::send_until_stalled(std::string_view data,
+                                           std::chrono::milliseconds stall) {
+  std::size_t total = 0;
+  while (total < data.size()) {
+    const ssize_t sent = ::send(fd_, data.data() + total, data.size() - total, MSG_NOSIGNAL);
+    if (sent > 0) {
+      total += static_cast<std::size_t>(sent);
+      continue;
+    }
+    if (errno != EAGAIN) {
+      throw std::runtime_error{std::string{"send: "} + std::strerror(errno)};
+    }
+    pollfd p{fd_, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(stall.count())) <= 0) {
+      break;  // Nothing moved for `stall`: the peer has stopped reading.
+    }
+  }
+  return total;
+}
+
 void test_client::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
 void test_client::no_delay() {

@@ -23,6 +23,10 @@ class test_client {
   /// Sends all of `data` (blocking, bounded by `timeout`).
   void send(std::string_view data, std::chrono::milliseconds timeout = 10s);
 
+  /// Sends as much of `data` as the peer takes, until all is sent or no byte
+  /// could be sent for `stall`; returns how many bytes were sent.
+  std::size_t send_until_stalled(std::string_view data, std::chrono::milliseconds stall = 1s);
+
   /// Sets TCP_NODELAY: each send leaves at once, even while an earlier one
   /// waits for its acknowledgement (Nagle's algorithm would hold it).
   void no_delay();
