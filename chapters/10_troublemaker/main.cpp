@@ -1,0 +1,345 @@
+/// \file
+/// Chapter 10: the troublemaker, a client that misbehaves on purpose. Its
+/// page is chapters/10_troublemaker/README.md.
+//
+//
+// Every server so far trusted its clients to behave. This client does not,
+// in one way per --mode, and says what it observes, with the time since it
+// started:
+//
+//   never-reads   sends and never reads: does the server push back?
+//                 (--then-read: then reads everything back and checks it)
+//   slow-reader   sends, but reads only --rate bytes a second
+//   idle          connects and says nothing: is it ever closed?
+//                 (idle, trickle, long-line and flood wait --duration seconds)
+//   flood         opens --connections connections at once and holds them
+//   trickle       sends one byte a second, a line that never ends
+//   long-line     sends one line of --bytes bytes: is it refused?
+//   reset         sends half of --bytes, then resets the connection (RST)
+//
+// Run a server, then e.g.: ch10_troublemaker --mode never-reads --then-read
+#include "sandbox/asio.hpp"
+#include "sandbox/console.hpp"
+#include "sandbox/options.hpp"
+#include "sandbox/run.hpp"
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include <array>
+#include <chrono>
+#include <string_view>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+using sandbox::tcp;
+using clock_type = std::chrono::steady_clock;
+
+enum class mode { never_reads, slow_reader, idle, flood, trickle, long_line, reset };
+
+struct trouble_options {
+  mode what = mode::never_reads;
+  std::size_t bytes = 64 * 1024 * 1024;
+  bool then_read = false;
+  std::size_t rate = 1024;
+  std::size_t connections = 100;
+  double duration = 10.0;
+};
+
+const clock_type::time_point started = clock_type::now();
+
+// One observation: "[  1.25 s] text".
+template <typename... Args>
+void observe(const Args&... args) {
+  const std::chrono::duration<double> since = clock_type::now() - started;
+  char stamp[32];
+  std::snprintf(stamp, sizeof stamp, "[%6.2f s] ", since.count());
+  sandbox::println(stamp, args...);
+}
+
+// "512 bytes", "3.2 MiB".
+std::string size(std::uint64_t bytes) {
+  if (bytes < 1024 * 1024) {
+    return std::to_string(bytes) + " bytes";
+  }
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+// The bytes this client sends: a pattern that differs at every offset, so
+// a byte lost, doubled or reordered in the echo is caught.
+char pattern_at(std::uint64_t offset) { return static_cast<char>((offset * 7919) % 251); }
+
+void fill(std::vector<char>& chunk, std::uint64_t offset) {
+  for (std::size_t i = 0; i < chunk.size(); ++i) {
+    chunk[i] = pattern_at(offset + i);
+  }
+}
+
+clock_type::duration seconds(double count) {
+  return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>{count});
+}
+
+asio::awaitable<void> sleep_for(clock_type::duration how_long) {
+  asio::steady_timer timer{co_await asio::this_coro::executor, how_long};
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<tcp::socket> connect(const sandbox::client_options& where) {
+  const auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver{executor};
+  const auto endpoints = co_await resolver.async_resolve(where.host, std::to_string(where.port),
+                                                         asio::use_awaitable);
+  tcp::socket socket{executor};
+  auto [error, endpoint] = co_await asio::async_connect(socket, endpoints,
+                                                         sandbox::as_tuple_awaitable);
+  if (error) {
+    throw std::system_error{error, "cannot connect to " + where.host + ":" +
+                                       std::to_string(where.port)};
+  }
+  co_return socket;
+}
+
+// Sends the pattern from `offset` until `total` bytes are sent or nothing
+// moves for `stall`; returns the new offset.
+asio::awaitable<std::uint64_t> send_until_stalled(tcp::socket& socket, std::uint64_t offset,
+                                                  std::uint64_t total,
+                                                  clock_type::duration stall) {
+  std::vector<char> chunk(64 * 1024);
+  socket.non_blocking(true);
+  while (offset < total) {
+    chunk.resize(static_cast<std::size_t>(std::min<std::uint64_t>(64 * 1024, total - offset)));
+    fill(chunk, offset);
+    std::error_code error;
+    const std::size_t sent = socket.write_some(asio::buffer(chunk), error);
+    if (!error) {
+      offset += sent;
+      continue;
+    }
+    if (error != asio::error::would_block) {
+      throw std::system_error{error, "send"};
+    }
+    // Wait until the socket can take more, or give up after `stall`.
+    asio::steady_timer timer{socket.get_executor(), stall};
+    const auto which = co_await (socket.async_wait(tcp::socket::wait_write, asio::use_awaitable) ||
+                                 timer.async_wait(asio::use_awaitable));
+    if (which.index() == 1) {
+      break;
+    }
+  }
+  co_return offset;
+}
+
+// Reads everything until end of file, checking the pattern; returns the count.
+asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket, std::size_t per_second = 0) {
+  std::vector<char> buffer(per_second != 0 ? per_second : 256 * 1024);
+  std::uint64_t received = 0;
+  for (;;) {
+    auto [error, got] = co_await socket.async_read_some(asio::buffer(buffer),
+                                                        sandbox::as_tuple_awaitable);
+    if (error == asio::error::eof) {
+      co_return received;
+    }
+    if (error) {
+      throw std::system_error{error, "receive"};
+    }
+    for (std::size_t i = 0; i < got; ++i) {
+      if (buffer[i] != pattern_at(received + i)) {
+        throw std::runtime_error{"the echo differs from what was sent at byte " +
+                                 std::to_string(received + i)};
+      }
+    }
+    received += got;
+    if (per_second != 0) {
+      co_await sleep_for(1s);
+    }
+  }
+}
+
+asio::awaitable<void> never_reads(sandbox::client_options where, trouble_options options) {
+  auto socket = co_await connect(where);
+  observe("connected; sending ", size(options.bytes), " and reading nothing");
+  const std::uint64_t sent = co_await send_until_stalled(socket, 0, options.bytes, 1s);
+  if (sent < options.bytes) {
+    observe("stalled after ", size(sent), ": for 1 s the server took nothing more (it pushed back)");
+  } else {
+    observe("sent all ", size(sent), ": nothing pushed back");
+  }
+  if (!options.then_read) {
+    co_return;
+  }
+  observe("now reading, while sending the rest");
+  const auto rest = [](tcp::socket& s, std::uint64_t from, std::uint64_t total) -> asio::awaitable<void> {
+    co_await send_until_stalled(s, from, total, 60s);
+    s.shutdown(tcp::socket::shutdown_send);
+  };
+  // `&&` runs both at once and waits for both (a void result is dropped).
+  const std::uint64_t received =
+      co_await (rest(socket, sent, options.bytes) && read_and_check(socket));
+  observe("read back ", size(received), received == options.bytes ? ", every byte in order" : ", not all of it");
+}
+
+asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options options) {
+  auto socket = co_await connect(where);
+  observe("connected; sending ", size(options.bytes), ", reading ", options.rate, " bytes a second");
+  const auto send_all = [](tcp::socket& s, std::uint64_t total) -> asio::awaitable<void> {
+    co_await send_until_stalled(s, 0, total, 3600s);
+    s.shutdown(tcp::socket::shutdown_send);
+  };
+  const std::uint64_t received =
+      co_await (send_all(socket, options.bytes) && read_and_check(socket, options.rate));
+  observe("read back ", size(received), ", every byte in order");
+}
+
+// Reads whatever the server sends until it closes the connection or
+// --duration passes. With `show_first_line`, prints the start of the first
+// thing it says (for modes where it is the server's own words, not an echo).
+asio::awaitable<void> watch_for_close(tcp::socket& socket, const trouble_options& options,
+                                      bool show_first_line) {
+  asio::steady_timer deadline{socket.get_executor(), seconds(options.duration)};
+  std::uint64_t received = 0;
+  std::array<char, 4096> buffer{};
+  for (;;) {
+    auto which = co_await (socket.async_read_some(asio::buffer(buffer), sandbox::as_tuple_awaitable) ||
+                           deadline.async_wait(sandbox::as_tuple_awaitable));
+    if (which.index() == 1) {
+      observe("still open after ", options.duration, " s; the server sent ", size(received));
+      co_return;
+    }
+    const auto [error, got] = std::get<0>(which);
+    if (got > 0) {
+      if (show_first_line && received == 0) {
+        const std::string_view text{buffer.data(), got};
+        observe("the server says: ", text.substr(0, std::min(text.find('\n'), std::size_t{100})));
+      }
+      received += got;
+      continue;
+    }
+    observe("closed by the server (", error == asio::error::eof ? "end of file" : error.message(),
+            ") after it sent ", size(received));
+    co_return;
+  }
+}
+
+asio::awaitable<void> idle(sandbox::client_options where, trouble_options options) {
+  auto socket = co_await connect(where);
+  observe("connected; saying nothing");
+  co_await watch_for_close(socket, options, true);
+}
+
+asio::awaitable<void> trickle(sandbox::client_options where, trouble_options options) {
+  auto socket = co_await connect(where);
+  observe("connected; sending one byte a second, no newline");
+  const auto drip = [](tcp::socket& s) -> asio::awaitable<void> {
+    for (char c = 'a';; c = c == 'z' ? 'a' : static_cast<char>(c + 1)) {
+      auto [error, n] = co_await asio::async_write(s, asio::buffer(&c, 1), sandbox::as_tuple_awaitable);
+      if (error) {
+        co_return;
+      }
+      co_await sleep_for(1s);
+    }
+  };
+  co_await (drip(socket) || watch_for_close(socket, options, false));
+}
+
+asio::awaitable<void> long_line(sandbox::client_options where, trouble_options options) {
+  auto socket = co_await connect(where);
+  observe("connected; sending a line of ", options.bytes, " bytes");
+  const auto send_line = [](tcp::socket& s, std::size_t length) -> asio::awaitable<void> {
+    std::string line(length, 'x');
+    line += '\n';
+    auto [error, n] = co_await asio::async_write(s, asio::buffer(line), sandbox::as_tuple_awaitable);
+    observe(error ? "the server stopped taking the line after " : "sent the whole line: ",
+            size(n));
+  };
+  co_await (send_line(socket, options.bytes) && watch_for_close(socket, options, true));
+}
+
+asio::awaitable<void> reset(sandbox::client_options where, trouble_options options) {
+  auto socket = co_await connect(where);
+  const std::uint64_t sent = co_await send_until_stalled(socket, 0, options.bytes / 2, 1s);
+  // SO_LINGER with a zero timeout: close() sends RST instead of FIN, and
+  // the server's pending reads and writes fail with "connection reset".
+  socket.set_option(asio::socket_base::linger{true, 0});
+  socket.close();
+  observe("reset the connection after sending ", size(sent), " of ", size(options.bytes));
+}
+
+asio::awaitable<void> flood(sandbox::client_options where, trouble_options options) {
+  std::vector<tcp::socket> held;
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < options.connections; ++i) {
+    try {
+      held.push_back(co_await connect(where));
+    } catch (const std::system_error&) {
+      ++refused;
+    }
+  }
+  observe(held.size(), " connections open, ", refused, " refused; holding them ", options.duration, " s");
+  co_await sleep_for(seconds(options.duration));
+  std::size_t closed = 0;
+  for (auto& socket : held) {
+    char byte = 0;
+    socket.non_blocking(true);
+    std::error_code error;
+    const std::size_t got = socket.read_some(asio::buffer(&byte, 1), error);
+    if (got == 0 && error != asio::error::would_block) {
+      ++closed;  // End of file or reset: the server let it go.
+    }
+  }
+  observe(closed, " of them were closed by the server");
+}
+
+asio::awaitable<void> make_trouble(sandbox::client_options where, trouble_options options) {
+  switch (options.what) {
+    case mode::never_reads: co_await never_reads(where, options); break;
+    case mode::slow_reader: co_await slow_reader(where, options); break;
+    case mode::idle: co_await idle(where, options); break;
+    case mode::flood: co_await flood(where, options); break;
+    case mode::trickle: co_await trickle(where, options); break;
+    case mode::long_line: co_await long_line(where, options); break;
+    case mode::reset: co_await reset(where, options); break;
+  }
+}
+
+}  // namespace
+
+/// Parses the command line, then misbehaves once, as --mode says.
+int main(int argc, char* argv[]) {
+  sandbox::command_line cli{"Chapter 10: a client that misbehaves on purpose"};
+  const auto& where = cli.add_client_options();
+  trouble_options options;
+  const std::map<std::string, mode> modes{
+      {"never-reads", mode::never_reads}, {"slow-reader", mode::slow_reader},
+      {"idle", mode::idle},               {"flood", mode::flood},
+      {"trickle", mode::trickle},         {"long-line", mode::long_line},
+      {"reset", mode::reset}};
+  std::string chosen;
+  cli.app().add_option("--mode", chosen, "never-reads, slow-reader, idle, flood, trickle, "
+                                         "long-line or reset")
+      ->required()->check(CLI::IsMember(modes));
+  cli.app().add_option("--bytes", options.bytes, "Bytes to send (never-reads, slow-reader, "
+                                                 "long-line, reset)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 34))->capture_default_str();
+  cli.app().add_flag("--then-read", options.then_read,
+                     "never-reads: afterwards, read everything back and check it");
+  cli.app().add_option("--rate", options.rate, "slow-reader: bytes read per second")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))->capture_default_str();
+  cli.app().add_option("--connections", options.connections, "flood: connections to open")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))->capture_default_str();
+  cli.app().add_option("--duration", options.duration,
+                       "idle, trickle, flood: seconds to wait for the server")
+      ->check(CLI::Range(0.0, 86400.0))->capture_default_str();
+  cli.parse(argc, argv);
+  options.what = modes.at(chosen);
+
+  return sandbox::run([&] { return make_trouble(where, options); });
+}
