@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <fstream>
 #include <set>
 #include <thread>
 
@@ -64,19 +63,6 @@ class chat_client {
   std::string buffered_;
   std::size_t start_ = 0;  // Where the unread part of buffered_ begins.
 };
-
-// Resident memory of a process, in KiB (VmRSS in /proc/PID/status).
-long resident_kib(pid_t pid) {
-  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
-  for (std::string key; status >> key;) {
-    if (key == "VmRSS:") {
-      long kib = 0;
-      status >> kib;
-      return kib;
-    }
-  }
-  return -1;
-}
 
 std::string welcome(int number, int others) {
   return "Welcome, guest" + std::to_string(number) + "! Others here: " + std::to_string(others) +
@@ -172,12 +158,12 @@ TEST(ChatServer, ANonReadingClientIsDisconnectedWhileTheOthersKeepChatting) {
   EXPECT_EQ(listener.line(), welcome(3, 2));
   EXPECT_EQ(talker.line(), "* guest3 joined");
 
-  const long before = resident_kib(server.process->pid());
+  const long before = server.process->resident_kib();
   std::atomic<long> peak{before};
   std::atomic<bool> done{false};
   std::jthread sampler{[&] {
     while (!done) {
-      peak = std::max(peak.load(), resident_kib(server.process->pid()));
+      peak = std::max(peak.load(), server.process->resident_kib());
       std::this_thread::sleep_for(20ms);
     }
   }};

@@ -135,6 +135,18 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
 
 bool child_process::running() { return !status_ && !wait(0ms); }
 
+long child_process::resident_kib() const {
+  std::ifstream status{"/proc/" + std::to_string(pid_) + "/status"};
+  for (std::string key; status >> key;) {
+    if (key == "VmRSS:") {
+      long kib = 0;
+      status >> kib;
+      return kib;
+    }
+  }
+  return -1;
+}
+
 std::string child_process::stderr_text() const {
   std::ifstream file{stderr_path_};
   std::ostringstream text;

@@ -44,6 +44,11 @@ class child_process {
   /// The process id, for tools that watch the process (its CPU time).
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
+  /// Its resident memory (VmRSS in /proc/PID/status) in KiB, or -1 once it
+  /// is gone. Under AddressSanitizer this includes its quarantine of freed
+  /// memory, so a bound on it means little there.
+  [[nodiscard]] long resident_kib() const;
+
   /// What the process wrote to stderr so far.
   std::string stderr_text() const;
 
