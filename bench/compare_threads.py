@@ -35,8 +35,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from run_benchmarks import (ROOT, Case, Server, fenced, replace_block, run_one, shown_block,
-                            times)
+from run_benchmarks import (ROOT, Case, Server, fenced, replace_block, run_one, run_rounds,
+                            shown_block, times)
 
 PAGE = ROOT / "chapters" / "06_context_per_thread_server" / "README.md"
 REFERENCE = "ch02"
@@ -145,18 +145,14 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"==> {len(servers)} servers x {len(CASES)} cases x {args.rounds} rounds "
           f"of {args.warmup} + {args.duration} s; results in {args.out}")
-    runs = []
-    for case in CASES:
-        for round_number in range(args.rounds):
-            shift = round_number % len(servers)
-            for server, threads in servers[shift:] + servers[:shift]:
-                cores = ("0" if threads == 1 else "0,1", "1") if pinning else (None, None)
-                result = run_one(bench, server, case, args, cores, logs)
-                result.update(case=case.name, server=server.name, round=round_number)
-                runs.append(result)
-                print(f"    {case.name:9} round {round_number + 1}  {server.name:7} "
-                      f"{result['requests_per_s']:>9.0f} requests/s  "
-                      f"{result['server_cpu_us_per_echo']:6.2f} us CPU per echo", flush=True)
+    threads_of = {server.name: threads for server, threads in servers}
+
+    def measure(server: Server, case: Case) -> dict:
+        one_thread = threads_of[server.name] == 1
+        cores = ("0" if one_thread else "0,1", "1") if pinning else (None, None)
+        return run_one(bench, server, case, args, cores, logs)
+
+    runs = run_rounds(CASES, [server for server, _ in servers], args.rounds, measure)
 
     with open(args.out / "threads_runs.csv", "w", newline="") as f:
         keys = ["case", "server", "round", "requests_per_s", "server_cpu_us_per_echo",

@@ -203,6 +203,25 @@ def run_one(bench: Path, server: Server, case: Case, args, cores, logs: Path) ->
         running.stop()
 
 
+def run_rounds(cases: list[Case], servers: list[Server], rounds: int, measure) -> list[dict]:
+    """Every case, `rounds` times, every server in turn; `measure(server,
+    case)` returns ch04_echo_bench's JSON. The order rotates each round, so
+    no server always goes first and a burst of noise from a neighbour on
+    this shared machine hits each of them in turn."""
+    runs = []
+    for case in cases:
+        for round_number in range(rounds):
+            shift = round_number % len(servers)
+            for server in servers[shift:] + servers[:shift]:
+                result = measure(server, case)
+                result.update(case=case.name, server=server.name, round=round_number)
+                runs.append(result)
+                print(f"    {case.name:10} round {round_number + 1}  {server.name:13} "
+                      f"{result['requests_per_s']:>10.0f} requests/s  "
+                      f"{result['server_cpu_us_per_echo']:7.2f} us CPU per echo", flush=True)
+    return runs
+
+
 # --- Summaries, files, charts ------------------------------------------------
 
 SUMMARY_FIELDS = ["case", "server", "label", "rounds", "requests_per_s", "rps_vs_epoll",
@@ -481,18 +500,8 @@ def main() -> int:
     total = len(CASES) * args.rounds * len(servers)
     print(f"==> {len(servers)} servers x {len(CASES)} cases x {args.rounds} rounds = {total} runs "
           f"of {args.warmup} + {args.duration} s; results in {args.out}")
-    runs = []
-    for case in CASES:
-        for round_number in range(args.rounds):
-            # Rotate the order each round: no server always goes first.
-            shift = round_number % len(servers)
-            for server in servers[shift:] + servers[:shift]:
-                result = run_one(bench, server, case, args, cores, logs)
-                result.update(case=case.name, server=server.name, round=round_number)
-                runs.append(result)
-                print(f"    {case.name:10} round {round_number + 1}  {server.name:13} "
-                      f"{result['requests_per_s']:>10.0f} requests/s  "
-                      f"{result['server_cpu_us_per_echo']:7.2f} us CPU per echo", flush=True)
+    runs = run_rounds(CASES, servers, args.rounds,
+                      lambda server, case: run_one(bench, server, case, args, cores, logs))
 
     with open(args.out / "runs.csv", "w", newline="") as f:
         keys = ["case", "server", "round"] + [k for k in runs[0] if k not in

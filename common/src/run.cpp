@@ -112,9 +112,7 @@ int run(std::function<asio::awaitable<void>()> main) {
   mark_single_threaded(loop);
   main_task task{loop, [&loop] { loop.stop(); }};
   task.spawn(loop, std::move(main));
-  thread_number = 1;
-  loop.run();
-  thread_number = 0;
+  on_threads(1, [&loop](std::size_t) { loop.run(); });
   return task.status();
 }
 

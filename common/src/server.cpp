@@ -52,6 +52,28 @@ tcp::acceptor open_acceptor(const asio::any_io_executor& executor, const tcp::en
   return acceptor;
 }
 
+//! [hand_over]
+// Moves an accepted connection's descriptor into a socket of `executor`'s
+// io_context: it leaves this loop's epoll set and joins the other one's.
+tcp::socket hand_over(tcp::socket socket, const asio::any_io_executor& executor,
+                      std::error_code& error) {
+  tcp::socket moved{executor};
+  const auto protocol = socket.local_endpoint(error).protocol();
+  if (error) {
+    return moved;
+  }
+  const auto handle = socket.release(error);
+  if (error) {
+    return moved;
+  }
+  moved.assign(protocol, handle, error);
+  if (error) {
+    ::close(handle);  // Nobody owns it any more.
+  }
+  return moved;
+}
+//! [hand_over]
+
 }  // namespace
 
 server::server(asio::any_io_executor executor, connection_handler on_connection,
@@ -149,29 +171,15 @@ void server::on_accept(std::size_t index, std::error_code error, tcp::socket soc
     });
     return;
   }
-  //! [hand_over]
   if (pick_) {
-    // Chapter 06: hand the connection to the loop the picker chooses. The
-    // descriptor leaves this loop's epoll set and joins the other one's.
-    const auto protocol = socket.local_endpoint(error).protocol();
-    tcp::socket moved{pick_()};
-    if (!error) {
-      const auto handle = socket.release(error);
-      if (!error) {
-        moved.assign(protocol, handle, error);
-        if (error) {
-          ::close(handle);
-        }
-      }
-    }
+    // Chapter 06: hand the connection to the loop the picker chooses.
+    socket = hand_over(std::move(socket), pick_(), error);
     if (error) {
       eprintln("cannot hand over a connection: ", error.message());
       accept_next(index);
       return;
     }
-    socket = std::move(moved);
   }
-  //! [hand_over]
   attach();
   on_connection_(std::move(socket), shared_from_this());
   accept_next(index);
@@ -245,6 +253,5 @@ asio::awaitable<std::shared_ptr<server>> create_server(protocol_factory factory,
   co_return co_await server::listen(std::move(host), port, std::move(on_connection),
                                     std::move(pick));
 }
-
 
 }  // namespace sandbox

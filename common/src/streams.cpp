@@ -409,7 +409,6 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
                                     std::move(pick));
 }
 
-
 asio::awaitable<std::pair<stream_reader, stream_writer>> open_connection(std::string host,
                                                                          std::uint16_t port,
                                                                          std::size_t limit) {

@@ -184,9 +184,10 @@ using client_connected_callback =
 /// The counterpart of `asyncio.start_server(client_connected_cb, host, port)`.
 ///
 /// Each client's coroutine runs on the connection's own strand (or where
-/// `pick` says: see server::executor_picker). When it returns (or throws: the exception is printed to stderr, as asyncio logs
-/// it), the writer is closed. asyncio 3.11 leaves that to the garbage
-/// collector; C++ has none, so the rule is explicit.
+/// `pick` says: see server::executor_picker). When it returns (or throws:
+/// the exception is printed to stderr, as asyncio logs it), the writer is
+/// closed. asyncio 3.11 leaves that to the garbage collector; C++ has none,
+/// so the rule is explicit.
 asio::awaitable<std::shared_ptr<server>> start_server(
     client_connected_callback client_connected, std::string host, std::uint16_t port,
     std::size_t limit = default_stream_limit, server::executor_picker pick = {});
