@@ -191,11 +191,22 @@ int main(int argc, char *argv[]) {
     }
   }
 
-  /* No SA_RESTART: the signal interrupts epoll_wait, which returns EINTR. */
+  /* No SA_RESTART: the signal interrupts the wait, which returns EINTR.
+   * The signals stay blocked except inside epoll_pwait, which unblocks them
+   * atomically for just the wait. With a plain epoll_wait a signal landing
+   * between the `stopping` check and the wait would be lost, and the server
+   * would sleep until the next connection (CI caught exactly that). */
   struct sigaction action = {.sa_handler = on_signal};
   sigaction(SIGINT, &action, NULL);
   sigaction(SIGTERM, &action, NULL);
   signal(SIGPIPE, SIG_IGN); /* A write to a closed peer fails with EPIPE instead. */
+  sigset_t stop_signals, while_waiting;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigprocmask(SIG_BLOCK, &stop_signals, &while_waiting);
+  sigdelset(&while_waiting, SIGINT);
+  sigdelset(&while_waiting, SIGTERM);
 
   char shown[320];
   int listener = listen_on(host, port, shown, sizeof shown);
@@ -207,12 +218,12 @@ int main(int argc, char *argv[]) {
   static char buffer[buffer_size];
   struct epoll_event events[max_events];
   while (!stopping) {
-    int ready = epoll_wait(epoll_fd, events, max_events, -1);
+    int ready = epoll_pwait(epoll_fd, events, max_events, -1, &while_waiting);
     if (ready < 0) {
       if (errno == EINTR) {
         continue;
       }
-      perror("epoll_wait");
+      perror("epoll_pwait");
       return 1;
     }
     for (int i = 0; i < ready; ++i) {
