@@ -20,6 +20,11 @@
 // one read, however much the client sends. With --no-flow-control the
 // protocol ignores pause_writing(), as the lesson's server does, and the
 // buffer grows for as long as the client keeps sending.
+//
+// Since this chapter, sandbox's transports push back like this by default
+// (read back-pressure: see transport::set_read_backpressure), so every later
+// server is safe even if its protocol forgets. This chapter still does it by
+// hand, because here is where you learn how it works.
 #include "sandbox/address.hpp"
 #include "sandbox/console.hpp"
 #include "sandbox/options.hpp"
@@ -52,6 +57,10 @@ class flow_controlled_echo : public sandbox::protocol {
   void connection_made(sandbox::transport& transport) override {
     transport_ = &transport;
     transport.set_write_buffer_limits(options_.high_water, options_.low_water);
+    if (!options_.flow_control) {
+      // Switch off the library's own safety net too: asyncio has none.
+      transport.set_read_backpressure(false);
+    }
     say("opened");
   }
 

@@ -285,15 +285,32 @@ asio::awaitable<void> flood(sandbox::client_options where, trouble_options optio
   }
   observe(held.size(), " connections open, ", refused, " refused; holding them ", options.duration, " s");
   co_await sleep_for(seconds(options.duration));
+  // Now look at each one without waiting: what did the server say to it,
+  // and did it close it?
   std::size_t closed = 0;
+  std::size_t told = 0;
+  std::string first_words;
   for (auto& socket : held) {
-    char byte = 0;
     socket.non_blocking(true);
+    std::array<char, 512> buffer{};
+    std::string said;
     std::error_code error;
-    const std::size_t got = socket.read_some(asio::buffer(&byte, 1), error);
-    if (got == 0 && error != asio::error::would_block) {
+    for (;;) {
+      const std::size_t got = socket.read_some(asio::buffer(buffer), error);
+      said.append(buffer.data(), got);
+      if (error) {
+        break;
+      }
+    }
+    if (error != asio::error::would_block) {
       ++closed;  // End of file or reset: the server let it go.
     }
+    if (!said.empty() && told++ == 0) {
+      first_words = said.substr(0, std::min(said.find('\n'), std::size_t{100}));
+    }
+  }
+  if (told > 0) {
+    observe("the server said something to ", told, " of them, first: ", first_words);
   }
   observe(closed, " of them were closed by the server");
 }
@@ -337,7 +354,7 @@ int main(int argc, char* argv[]) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))->capture_default_str();
   cli.app().add_option("--duration", options.duration,
                        "idle, trickle, flood: seconds to wait for the server")
-      ->check(CLI::Range(0.0, 86400.0))->capture_default_str();
+      ->check(sandbox::seconds_between(0, 86400))->capture_default_str();
   cli.parse(argc, argv);
   options.what = modes.at(chosen);
 

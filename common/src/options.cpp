@@ -1,9 +1,11 @@
 #include "sandbox/options.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 namespace sandbox {
@@ -48,6 +50,21 @@ std::size_t& command_line::add_threads_option() {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   return threads_;
+}
+
+CLI::Validator seconds_between(double min, double max) {
+  std::ostringstream range;
+  range << "from " << min << " to " << max << " seconds";
+  return CLI::Validator{
+      [min, max, range = range.str()](std::string& text) -> std::string {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value < min ||
+            value > max) {
+          return "Value " + text + " is not " + range;
+        }
+        return {};
+      },
+      "SECONDS"};
 }
 
 std::optional<int> command_line::try_parse(int argc, const char* const* argv) {

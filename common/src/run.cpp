@@ -44,12 +44,18 @@ thread_local int thread_number = 0;
 // its threads are joined.
 class main_task {
  public:
-  main_task(asio::io_context& home, std::function<void()> stop) : signals_{home, SIGINT, SIGTERM} {
+  // With no `stop`, the signals are left alone, for main to catch.
+  main_task(asio::io_context& home, std::function<void()> stop) : signals_{home} {
+    if (!stop) {
+      return;
+    }
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
     // Asio delivers signals as ordinary completions on the loop, so the
     // handler may do anything a handler does; no async-signal-safety
     // puzzles. A real server would stop accepting and let its connections
-    // finish first (a graceful shutdown); stopping the loop is the simplest
-    // thing that ends the process cleanly.
+    // finish first (a graceful shutdown: chapter 09); stopping the loop is
+    // the simplest thing that ends the process cleanly.
     signals_.async_wait([stop = std::move(stop)](std::error_code error, int /*signal*/) {
       if (!error) {
         stop();
@@ -106,14 +112,30 @@ void on_threads(std::size_t threads, const std::function<void(std::size_t)>& bod
 
 int this_thread_number() noexcept { return thread_number; }
 
-int run(std::function<asio::awaitable<void>()> main) {
+namespace {
+
+int run_on_this_thread(std::function<asio::awaitable<void>()> main, bool catch_signals) {
   // The concurrency hint 1 tells Asio, too, that one thread runs the loop.
   asio::io_context loop{1};
   mark_single_threaded(loop);
-  main_task task{loop, [&loop] { loop.stop(); }};
+  std::function<void()> stop;
+  if (catch_signals) {
+    stop = [&loop] { loop.stop(); };
+  }
+  main_task task{loop, std::move(stop)};
   task.spawn(loop, std::move(main));
   on_threads(1, [&loop](std::size_t) { loop.run(); });
   return task.status();
+}
+
+}  // namespace
+
+int run(std::function<asio::awaitable<void>()> main) {
+  return run_on_this_thread(std::move(main), true);
+}
+
+int run_and_leave_signals_to_main(std::function<asio::awaitable<void>()> main) {
+  return run_on_this_thread(std::move(main), false);
 }
 
 int run_on_threads(std::size_t threads, std::function<asio::awaitable<void>()> main,

@@ -6,6 +6,7 @@
 #include "sandbox/transport.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <system_error>
@@ -73,6 +74,64 @@ tcp::socket hand_over(tcp::socket socket, const asio::any_io_executor& executor,
   return moved;
 }
 //! [hand_over]
+
+// A connection over the limit: it gets one line saying why, then a close
+// that does not lose that line. Closing a socket while the client's bytes
+// sit unread in it makes the kernel send a reset, and a reset can destroy
+// our line before the client reads it. So: send the line, half-close, and
+// read (discarding) until the client closes too, or for a second at most.
+class refusal : public std::enable_shared_from_this<refusal> {
+ public:
+  refusal(tcp::socket socket, std::string line, const asio::any_io_executor& executor)
+      : strand_{asio::make_strand(executor)},
+        socket_{std::move(socket)},
+        line_{std::move(line)},
+        deadline_{strand_, std::chrono::seconds{1}} {}
+
+  void start() {
+    deadline_.async_wait([self = shared_from_this()](std::error_code error) {
+      if (!error) {
+        self->close();  // The client kept the connection open: enough.
+      }
+    });
+    asio::async_write(socket_, asio::buffer(line_),
+                      asio::bind_executor(strand_, [self = shared_from_this()](
+                                                       std::error_code error, std::size_t) {
+                        std::error_code ignored;
+                        self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+                        if (error) {
+                          self->close();
+                        } else {
+                          self->discard_until_closed();
+                        }
+                      }));
+  }
+
+ private:
+  void discard_until_closed() {
+    socket_.async_read_some(asio::buffer(sink_),
+                            asio::bind_executor(strand_, [self = shared_from_this()](
+                                                             std::error_code error, std::size_t) {
+                              if (error) {
+                                self->close();  // End of file (or a reset): done.
+                              } else {
+                                self->discard_until_closed();
+                              }
+                            }));
+  }
+
+  void close() {
+    std::error_code ignored;
+    deadline_.cancel();
+    socket_.close(ignored);
+  }
+
+  asio::strand<asio::any_io_executor> strand_;
+  tcp::socket socket_;
+  std::string line_;
+  asio::steady_timer deadline_;
+  std::array<char, 1024> sink_{};
+};
 
 }  // namespace
 
@@ -171,6 +230,11 @@ void server::on_accept(std::size_t index, std::error_code error, tcp::socket soc
     });
     return;
   }
+  if (at_limit()) {
+    refuse(std::move(socket));
+    accept_next(index);
+    return;
+  }
   if (pick_) {
     // Chapter 06: hand the connection to the loop the picker chooses.
     socket = hand_over(std::move(socket), pick_(), error);
@@ -183,6 +247,73 @@ void server::on_accept(std::size_t index, std::error_code error, tcp::socket soc
   attach();
   on_connection_(std::move(socket), shared_from_this());
   accept_next(index);
+}
+
+//! [limit]
+bool server::at_limit() {
+  // Accepts are serialised on strand_, and attach() follows this check on
+  // the same strand: two accepts cannot both take the last slot.
+  const std::lock_guard lock{mutex_};
+  return active_ >= max_connections_;
+}
+
+void server::refuse(tcp::socket socket) {
+  std::string line;
+  {
+    const std::lock_guard lock{mutex_};
+    ++refused_;
+    line = refusal_;
+  }
+  std::make_shared<refusal>(std::move(socket), std::move(line), io_executor_)->start();
+}
+//! [limit]
+
+void server::set_max_connections(std::size_t limit, std::string refusal) {
+  const std::lock_guard lock{mutex_};
+  max_connections_ = limit;
+  refusal_ = std::move(refusal);
+}
+
+std::size_t server::max_connections() const {
+  const std::lock_guard lock{mutex_};
+  return max_connections_;
+}
+
+std::size_t server::refused_connections() const {
+  const std::lock_guard lock{mutex_};
+  return refused_;
+}
+
+void server::track(const std::shared_ptr<transport>& client) {
+  const std::lock_guard lock{mutex_};
+  if (clients_.size() == clients_.capacity()) {
+    std::erase_if(clients_, [](const auto& weak) { return weak.expired(); });
+  }
+  clients_.push_back(client);
+}
+
+std::vector<std::shared_ptr<transport>> server::live_clients() {
+  std::vector<std::shared_ptr<transport>> live;
+  const std::lock_guard lock{mutex_};
+  for (const auto& weak : clients_) {
+    if (auto client = weak.lock()) {
+      live.push_back(std::move(client));
+    }
+  }
+  return live;
+}
+
+void server::close_clients() {
+  // Each transport lives on its connection's executor: ask it there.
+  for (auto& client : live_clients()) {
+    asio::dispatch(client->get_executor(), [client] { client->close(); });
+  }
+}
+
+void server::abort_clients() {
+  for (auto& client : live_clients()) {
+    asio::dispatch(client->get_executor(), [client] { client->abort(); });
+  }
 }
 
 void server::close() {

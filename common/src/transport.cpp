@@ -27,6 +27,9 @@ transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
 transport::~transport() = default;
 
 void transport::start() {
+  if (owner_) {
+    owner_->track(shared_from_this());
+  }
   protocol_->connection_made(*this);
   start_read();
 }
@@ -34,7 +37,7 @@ void transport::start() {
 // --- Reading ---------------------------------------------------------------
 
 void transport::start_read() {
-  if (state_ != state::open || read_in_flight_ || reading_paused_ || eof_delivered_ ||
+  if (state_ != state::open || read_in_flight_ || reading_held() || eof_delivered_ ||
       held_bytes_ > 0 || held_eof_) {
     return;
   }
@@ -74,7 +77,7 @@ void transport::resize_read_buffer(std::size_t last_read) {
 }
 
 void transport::deliver() {
-  if (state_ != state::open || reading_paused_) {
+  if (state_ != state::open || reading_held()) {
     return;  // Keep it: resume_reading() delivers it later.
   }
   if (held_bytes_ > 0) {
@@ -85,7 +88,7 @@ void transport::deliver() {
     resize_read_buffer(data.size());  // The callback is done with the bytes.
     // What the callback wrote leaves now, in one send, before we read again.
     flush_scheduled();
-    if (state_ != state::open || reading_paused_) {
+    if (state_ != state::open || reading_held()) {
       return;
     }
   }
@@ -103,11 +106,21 @@ void transport::deliver() {
 
 void transport::pause_reading() { reading_paused_ = true; }
 
+void transport::set_read_backpressure(bool on) {
+  read_backpressure_ = on;
+  if (!on && std::exchange(held_for_writes_, false)) {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+  }
+}
+
 void transport::resume_reading() {
   if (!reading_paused_) {
     return;
   }
   reading_paused_ = false;
+  if (held_for_writes_) {
+    return;  // The write buffer is still full: maybe_resume_protocol() reads on.
+  }
   // Deliver from the event loop, not from inside the caller (which may be a
   // protocol callback itself): callbacks never nest.
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
@@ -237,6 +250,9 @@ void transport::maybe_pause_protocol() {
   }
   if (!protocol_paused_ && get_write_buffer_size() > high_water_) {
     protocol_paused_ = true;
+    // Read back-pressure: nothing more is read until the peer takes its
+    // bytes. Set before the callback, which may change it or close.
+    held_for_writes_ = read_backpressure_;
     protocol_->pause_writing();
   }
 }
@@ -248,6 +264,9 @@ void transport::maybe_resume_protocol() {
   if (protocol_paused_ && get_write_buffer_size() <= low_water_) {
     protocol_paused_ = false;
     protocol_->resume_writing();
+    if (std::exchange(held_for_writes_, false) && state_ == state::open && !reading_paused_) {
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+    }
   }
 }
 

@@ -30,6 +30,11 @@ struct client_options {
   std::uint16_t port = default_port;  ///< The server's TCP port.
 };
 
+/// A CLI11 check for a number of seconds between `min` and `max`. Unlike
+/// `CLI::Range`, it refuses `nan` and `inf` (a timeout of "nan" seconds
+/// would pass a range check, since every comparison with NaN is false).
+[[nodiscard]] CLI::Validator seconds_between(double min, double max);
+
 /// A chapter's command line: the shared options plus any of its own.
 ///
 /// \code

@@ -28,6 +28,12 @@ namespace sandbox {
 /// \return the process exit status.
 int run(std::function<asio::awaitable<void>()> main);
 
+/// run(), except that SIGINT and SIGTERM no longer stop the loop: `main`
+/// catches them itself (with an `asio::signal_set` made before it says it
+/// is serving) and decides how to end. Chapter 09 uses it for a graceful
+/// shutdown: stop accepting, let the connections finish, then return.
+int run_and_leave_signals_to_main(std::function<asio::awaitable<void>()> main);
+
 /// Records that only one thread ever runs `context`. A server on such a
 /// loop gives its connections the plain io_context executor instead of a
 /// strand each: with one thread, handlers can never overlap, so the strand's

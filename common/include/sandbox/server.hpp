@@ -17,6 +17,8 @@
 
 namespace sandbox {
 
+class transport;
+
 /// The counterpart of `asyncio.Server`, returned by create_server() and
 /// start_server(): it listens on every address a host name resolves to, all
 /// on the same port, and hands each accepted connection to its own strand
@@ -74,6 +76,43 @@ class server : public std::enable_shared_from_this<server> {
   /// Connections accepted and not yet ended.
   [[nodiscard]] std::size_t active_connections() const;
 
+  /// How many connections a server serves at once unless told otherwise:
+  /// well under the usual limit of 1024 open files per process, so that
+  /// a flood of clients meets a polite refusal and not a server out of
+  /// descriptors. asyncio has no such limit; chapter 09 explains it.
+  static constexpr std::size_t default_max_connections = 512;
+
+  /// No connection limit at all (asyncio's behaviour).
+  static constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
+
+  /// Serves at most `limit` connections at once. A connection beyond it is
+  /// refused politely: it is accepted, sent `refusal` (one line), closed
+  /// once the client has read it (or after a second), and never reaches the
+  /// connection handler. A slot frees as soon as any connection ends.
+  /// May be called at any time, from any thread; applies to later accepts.
+  /// \pre `limit >= 1`.
+  void set_max_connections(std::size_t limit,
+                           std::string refusal = "error: server busy; try again later\n");
+
+  /// The current limit.
+  [[nodiscard]] std::size_t max_connections() const;
+
+  /// Connections refused because the limit was reached.
+  [[nodiscard]] std::size_t refused_connections() const;
+
+  /// Closes every connection still open (Python 3.13's
+  /// `Server.close_clients()`): each transport sends what it has buffered,
+  /// then closes. Safe from any thread.
+  void close_clients();
+
+  /// Closes every connection still open at once, dropping what is buffered
+  /// (`Server.abort_clients()`). Safe from any thread.
+  void abort_clients();
+
+  /// Remembers a connection's transport for close_clients() and
+  /// abort_clients(). Called by transport::start().
+  void track(const std::shared_ptr<transport>& client);
+
   /// Counts a connection as active (asyncio's `Server._attach`). Called by
   /// the accept loop; the transport calls detach() when it ends.
   void attach();
@@ -85,6 +124,9 @@ class server : public std::enable_shared_from_this<server> {
   void accept_next(std::size_t index);
   asio::any_io_executor connection_executor();
   void on_accept(std::size_t index, std::error_code error, tcp::socket socket);
+  [[nodiscard]] bool at_limit();
+  void refuse(tcp::socket socket);
+  std::vector<std::shared_ptr<transport>> live_clients();
   void do_close();
   void wake_waiters_if_done();
 
@@ -97,9 +139,13 @@ class server : public std::enable_shared_from_this<server> {
   std::vector<tcp::endpoint> endpoints_;
   std::atomic<bool> serving_{true};
 
-  mutable std::mutex mutex_;  // guards active_ and closed_, touched from every connection
+  mutable std::mutex mutex_;  // guards what follows, touched from every connection
   std::size_t active_ = 0;
   bool closed_ = false;
+  std::size_t max_connections_ = default_max_connections;
+  std::string refusal_ = "error: server busy; try again later\n";
+  std::size_t refused_ = 0;
+  std::vector<std::weak_ptr<transport>> clients_;  // for close_clients(); expired ones pruned
   event closed_event_;
 };
 

@@ -89,6 +89,15 @@ class transport : public std::enable_shared_from_this<transport> {
   /// asyncio's defaults are 64 KiB and a quarter of that.
   void set_write_buffer_limits(std::size_t high, std::size_t low);
 
+  /// Whether a full write buffer also stops reading. On (this library's
+  /// default, since chapter 08): while the write buffer is above the
+  /// high-water mark the transport reads nothing more from this peer, so a
+  /// client that sends but never reads cannot make the server buffer without
+  /// bound, even if the protocol ignores pause_writing(). Off: only the
+  /// protocol's own pause_writing() can push back, as in asyncio, where a
+  /// protocol that ignores it (the lesson's) buffers whatever it is sent.
+  void set_read_backpressure(bool on);
+
   /// Stops delivering data_received() until resume_reading(). The kernel's
   /// receive buffer fills up and TCP tells the peer to stop sending: this is
   /// how a slow reader pushes back on a fast writer.
@@ -124,6 +133,7 @@ class transport : public std::enable_shared_from_this<transport> {
   void connection_lost(std::error_code error);
   void maybe_pause_protocol();
   void maybe_resume_protocol();
+  [[nodiscard]] bool reading_held() const noexcept { return reading_paused_ || held_for_writes_; }
 
   tcp::socket socket_;
   std::shared_ptr<protocol> protocol_;
@@ -160,6 +170,8 @@ class transport : public std::enable_shared_from_this<transport> {
   bool eof_requested_ = false;
   bool eof_sent_ = false;
   bool protocol_paused_ = false;
+  bool read_backpressure_ = true;
+  bool held_for_writes_ = false;  // Reading stopped by a full write buffer (read back-pressure).
   std::size_t high_water_ = default_high_water;
   std::size_t low_water_ = default_high_water / 4;
 };

@@ -1,0 +1,302 @@
+/// \file
+/// Chapter 09: the robust server. Its page is chapters/09_robust_server/README.md.
+//
+//
+// A line echo server (each line back unchanged) that no client can hurt:
+//
+//   --idle-timeout  a client has this long to send each line (and to take
+//                   its echo); past it the connection is closed. Idle,
+//                   one-byte-a-second and never-reading clients all end here.
+//   --max-line      a longer line gets a one-line error and the connection
+//                   is closed; the reader never buffers more than that.
+//   --max-connections  connection N+1 is refused with a line of its own;
+//                   the slot is reused once a connection ends.
+//   SIGINT/SIGTERM  a graceful shutdown: stop accepting at once, let the
+//                   open connections finish for up to --grace seconds, then
+//                   close them, and exit with status 0.
+//
+// One thread runs the loop (sandbox::run_and_leave_signals_to_main), so the
+// counters below need no locks; chapter 05 shows what changes with threads.
+#include "sandbox/address.hpp"
+#include "sandbox/console.hpp"
+#include "sandbox/options.hpp"
+#include "sandbox/run.hpp"
+#include "sandbox/streams.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct robust_options {
+  double idle_timeout = 30;  // seconds
+  std::size_t max_line = sandbox::default_stream_limit;                   // 64 KiB, as asyncio
+  std::size_t max_connections = sandbox::server::default_max_connections;  // 512
+  double grace = 10;  // seconds
+};
+
+// What the server did, printed when it exits.
+struct tally {
+  std::size_t connections = 0;
+  std::size_t lines = 0;
+  std::size_t idle = 0;
+  std::size_t too_long = 0;
+  bool grace_over = false;  // The connections still open are being closed.
+};
+
+std::string seconds_text(double seconds) {
+  std::ostringstream text;
+  text << seconds << " s";
+  return text.str();
+}
+
+std::chrono::steady_clock::duration to_duration(double seconds) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>{seconds});
+}
+
+//! [deadline]
+// One timer per connection, re-armed for each line: if it expires, `action`
+// runs. Re-arming cancels the previous wait, whose action then never runs;
+// so does destroying the deadline when the connection's coroutine ends.
+class deadline {
+ public:
+  explicit deadline(const asio::any_io_executor& executor) : timer_{executor} {}
+
+  void expire_after(std::chrono::steady_clock::duration timeout, std::function<void()> action) {
+    timer_.expires_after(timeout);
+    timer_.async_wait([action = std::move(action)](std::error_code error) {
+      if (!error) {
+        action();
+      }
+    });
+  }
+
+ private:
+  asio::steady_timer timer_;
+};
+//! [deadline]
+
+//! [idle]
+// The idle timeout's action. A client that is merely silent gets a goodbye
+// it can read. A client whose echoes are still waiting in our write buffer
+// is not reading either: a goodbye would never reach it, and close() would
+// wait forever to send what is buffered, so the connection is aborted.
+void close_idle(sandbox::stream_writer writer, double timeout) {
+  if (writer.is_closing()) {
+    return;
+  }
+  auto& transport = writer.get_transport();
+  if (transport.get_write_buffer_size() == 0) {
+    writer.write("error: no line for " + seconds_text(timeout) + "; closing\n");
+    writer.close();
+  } else {
+    transport.abort();
+  }
+}
+//! [idle]
+
+//! [goodbye]
+// Ends a connection after an error line without losing that line. Closing a
+// socket that still holds unread bytes makes the kernel send a reset, which
+// may destroy the line before the client reads it: so half-close (the client
+// reads the line, then end of file) and discard what it still sends, until
+// it closes too or a second has passed.
+asio::awaitable<void> say_goodbye(sandbox::stream_reader reader, sandbox::stream_writer writer,
+                                  deadline& linger, std::string line) {
+  writer.write(line);
+  writer.write_eof();
+  linger.expire_after(1s, [writer]() mutable { writer.get_transport().abort(); });
+  for (;;) {
+    const std::string ignored = co_await reader.read(sandbox::default_stream_limit);
+    if (ignored.empty()) {
+      break;
+    }
+  }
+}
+//! [goodbye]
+
+//! [handler]
+asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_writer writer,
+                                 robust_options options, std::shared_ptr<tally> counts,
+                                 bool quiet) {
+  const std::size_t number = ++counts->connections;
+  const auto say = [quiet, number](const std::string& what) {
+    if (!quiet) {
+      sandbox::println("connection ", number, ": ", what);
+    }
+  };
+  say("opened, from " + sandbox::to_string(writer.get_peername()));
+
+  deadline idle{co_await asio::this_coro::executor};
+  auto timed_out = std::make_shared<bool>(false);
+  std::size_t lines = 0;
+  bool too_long = false;
+  std::string lost;  // Why the connection broke, if it did (a reset, say).
+  for (;;) {
+    // The client has idle_timeout to send a whole line, whether it sends
+    // nothing or one byte a second, and to take the echo of the previous one.
+    idle.expire_after(to_duration(options.idle_timeout), [writer, timed_out, options] {
+      *timed_out = true;
+      close_idle(writer, options.idle_timeout);
+    });
+    // (No co_await is allowed inside a catch block: note what happened.)
+    std::string line;
+    try {
+      line = co_await reader.readline();
+    } catch (const sandbox::limit_overrun_error&) {
+      too_long = true;
+    } catch (const std::system_error& error) {
+      lost = error.code().message();
+    }
+    if (too_long || !lost.empty() || line.empty() || writer.is_closing()) {
+      break;  // Over-long, broken, end of file, or closed by the idle timeout.
+    }
+    writer.write(line);
+    try {
+      co_await writer.drain();  // Flow control: wait while the client lags behind.
+    } catch (const std::system_error& error) {
+      lost = error.code().message();
+      break;
+    }
+    ++lines;
+  }
+  counts->lines += lines;
+
+  if (too_long) {
+    ++counts->too_long;
+    say("closed: a line longer than " + std::to_string(options.max_line) + " bytes");
+    co_await say_goodbye(reader, writer, idle,
+                         "error: line longer than " + std::to_string(options.max_line) +
+                             " bytes; closing\n");
+  } else if (*timed_out) {
+    ++counts->idle;
+    say("closed: no line for " + seconds_text(options.idle_timeout));
+  } else if (!lost.empty()) {
+    say("lost (" + lost + ") after " + std::to_string(lines) + " line(s)");
+  } else if (counts->grace_over) {
+    say("closed at the end of the grace period, after " + std::to_string(lines) + " line(s)");
+  } else {
+    say("closed after " + std::to_string(lines) + " line(s)");
+  }
+  // Returning closes the writer (see sandbox::start_server).
+}
+//! [handler]
+
+//! [shutdown]
+// Waits for SIGINT or SIGTERM, then shuts down gracefully: no new
+// connections at once, the open ones served until they end or the grace
+// period does; then they are closed (and, a second later, aborted if they
+// still are not gone: a client that never reads cannot hold us up).
+asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
+                                          std::shared_ptr<sandbox::server> server, double grace,
+                                          std::shared_ptr<tally> counts) {
+  const int signal = co_await signals.async_wait(asio::use_awaitable);
+  server->close();  // Stop accepting: new clients are refused by the kernel.
+  sandbox::println("Shutting down (", signal == SIGINT ? "SIGINT" : "SIGTERM",
+                   "): no new connections; ", server->active_connections(),
+                   " still open get up to ", seconds_text(grace), " to finish");
+
+  const auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer grace_period{executor, to_duration(grace)};
+  auto close_the_rest = [server, executor, counts](const char* why) {
+    counts->grace_over = true;
+    if (server->active_connections() > 0) {
+      sandbox::println(why, ": closing ", server->active_connections(), " connection(s)");
+    }
+    server->close_clients();
+    auto straggler_timer = std::make_shared<asio::steady_timer>(executor, 1s);
+    straggler_timer->async_wait([server, straggler_timer](std::error_code error) {
+      if (!error) {
+        server->abort_clients();
+      }
+    });
+  };
+  // The grace period ends early on a second signal: the operator insists.
+  grace_period.async_wait([close_the_rest](std::error_code error) {
+    if (!error) {
+      close_the_rest("Grace period over");
+    }
+  });
+  signals.async_wait([close_the_rest](std::error_code error, int) {
+    if (!error) {
+      close_the_rest("Second signal");
+    }
+  });
+  co_await server->wait_closed();
+  grace_period.cancel();
+  signals.cancel();
+}
+//! [shutdown]
+
+asio::awaitable<void> serve(sandbox::server_options where, robust_options options) {
+  // Catch the signals before saying "Serving on": from then on a signal
+  // means "shut down gracefully", never "die".
+  asio::signal_set signals{co_await asio::this_coro::executor, SIGINT, SIGTERM};
+  auto counts = std::make_shared<tally>();
+
+  //! [serve]
+  // A named handler, not a lambda written inside the co_await (GCC 12).
+  sandbox::client_connected_callback handler =
+      [options, counts, quiet = where.quiet](sandbox::stream_reader reader,
+                                             sandbox::stream_writer writer) {
+        return echo_lines(std::move(reader), std::move(writer), options, counts, quiet);
+      };
+  // The reader's limit is the line limit: readline() throws past it.
+  auto server =
+      co_await sandbox::start_server(std::move(handler), where.host, where.port, options.max_line);
+  server->set_max_connections(options.max_connections,
+                              "error: server busy (" + std::to_string(options.max_connections) +
+                                  " connections); try again later\n");
+  //! [serve]
+  sandbox::println("Serving on ", sandbox::host_port(where.host, server->port()));
+  sandbox::println("Limits: idle timeout ", seconds_text(options.idle_timeout), ", lines up to ",
+                   options.max_line, " bytes, ", options.max_connections,
+                   " connections at once, grace period ", seconds_text(options.grace));
+
+  co_await shut_down_on_signal(signals, server, options.grace, counts);
+  sandbox::println("Served ", counts->connections, " connection(s), echoed ", counts->lines,
+                   " line(s); closed ", counts->idle, " idle, ", counts->too_long,
+                   " for an over-long line; refused ", server->refused_connections());
+}
+
+}  // namespace
+
+/// Parses the command line, then serves until a signal asks for a graceful shutdown.
+int main(int argc, char* argv[]) {
+  sandbox::command_line cli{"Chapter 09: a line echo server that no client can hurt"};
+  const auto& where = cli.add_server_options();
+  robust_options options;
+  cli.app()
+      .add_option("--idle-timeout", options.idle_timeout,
+                  "Close a connection that sends no whole line for this many seconds")
+      ->check(sandbox::seconds_between(0.001, 86400))
+      ->capture_default_str();
+  cli.app()
+      .add_option("--max-line", options.max_line,
+                  "Longest line accepted, in bytes, without its newline")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30))
+      ->capture_default_str();
+  cli.app()
+      .add_option("--max-connections", options.max_connections,
+                  "Connections served at once; more are refused with a message")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  cli.app()
+      .add_option("--grace", options.grace,
+                  "On SIGINT or SIGTERM, seconds the open connections get to finish")
+      ->check(sandbox::seconds_between(0, 3600))
+      ->capture_default_str();
+  cli.parse(argc, argv);
+
+  return sandbox::run_and_leave_signals_to_main([&] { return serve(where, options); });
+}
