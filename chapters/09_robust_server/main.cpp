@@ -86,44 +86,43 @@ class deadline {
 };
 //! [deadline]
 
+//! [goodbye]
+// Ends a connection with a line that says why, without losing that line.
+// Closing a socket that still holds unread bytes makes the kernel send a
+// reset, which may destroy the line before the client reads it. So: the
+// line, then a half-close (the client reads it, then end of file); the
+// connection's loop goes on reading and dropping whatever the client still
+// sends until it closes too, or for a second at most.
+void say_goodbye(sandbox::stream_writer writer, deadline& linger, const std::string& line) {
+  writer.write(line);
+  writer.write_eof();
+  linger.expire_after(1s, [writer]() mutable { writer.get_transport().abort(); });
+}
+//! [goodbye]
+
+// How a connection ended, for its last console line and the counters.
+struct ending {
+  enum { end_of_file, idle, too_long, lost } why = end_of_file;
+  bool leaving = false;  // A goodbye is under way: drop what still arrives.
+  std::string error;     // For `lost`: a reset, say.
+};
+
 //! [idle]
 // The idle timeout's action. A client that is merely silent gets a goodbye
 // it can read. A client whose echoes are still waiting in our write buffer
-// is not reading either: a goodbye would never reach it, and close() would
-// wait forever to send what is buffered, so the connection is aborted.
-void close_idle(sandbox::stream_writer writer, double timeout) {
-  if (writer.is_closing()) {
-    return;
-  }
+// is not reading either: a goodbye would never reach it, and a polite close
+// would wait forever to send what is buffered, so the connection is aborted.
+void close_idle(sandbox::stream_writer writer, deadline& linger, ending& end, double timeout) {
+  end.why = ending::idle;
+  end.leaving = true;
   auto& transport = writer.get_transport();
   if (transport.get_write_buffer_size() == 0) {
-    writer.write("error: no line for " + seconds_text(timeout) + "; closing\n");
-    writer.close();
+    say_goodbye(writer, linger, "error: no line for " + seconds_text(timeout) + "; closing\n");
   } else {
     transport.abort();
   }
 }
 //! [idle]
-
-//! [goodbye]
-// Ends a connection after an error line without losing that line. Closing a
-// socket that still holds unread bytes makes the kernel send a reset, which
-// may destroy the line before the client reads it: so half-close (the client
-// reads the line, then end of file) and discard what it still sends, until
-// it closes too or a second has passed.
-asio::awaitable<void> say_goodbye(sandbox::stream_reader reader, sandbox::stream_writer writer,
-                                  deadline& linger, std::string line) {
-  writer.write(line);
-  writer.write_eof();
-  linger.expire_after(1s, [writer]() mutable { writer.get_transport().abort(); });
-  for (;;) {
-    const std::string ignored = co_await reader.read(sandbox::default_stream_limit);
-    if (ignored.empty()) {
-      break;
-    }
-  }
-}
-//! [goodbye]
 
 //! [handler]
 asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_writer writer,
@@ -137,56 +136,73 @@ asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_
   };
   say("opened, from " + sandbox::to_string(writer.get_peername()));
 
-  deadline idle{co_await asio::this_coro::executor};
-  auto timed_out = std::make_shared<bool>(false);
+  // The deadline and the ending live in this coroutine's frame, which
+  // outlives every timer action (the deadline's destructor cancels them).
+  deadline timer{co_await asio::this_coro::executor};
+  ending end;
   std::size_t lines = 0;
-  bool too_long = false;
-  std::string lost;  // Why the connection broke, if it did (a reset, say).
   for (;;) {
-    // The client has idle_timeout to send a whole line, whether it sends
-    // nothing or one byte a second, and to take the echo of the previous one.
-    idle.expire_after(to_duration(options.idle_timeout), [writer, timed_out, options] {
-      *timed_out = true;
-      close_idle(writer, options.idle_timeout);
-    });
+    if (!end.leaving) {
+      // The client has idle_timeout to send a whole line, whether it sends
+      // nothing or one byte a second, and to take the previous echo.
+      timer.expire_after(to_duration(options.idle_timeout),
+                         [writer, timer = &timer, end = &end, timeout = options.idle_timeout] {
+                           close_idle(writer, *timer, *end, timeout);
+                         });
+    }
     // (No co_await is allowed inside a catch block: note what happened.)
     std::string line;
     try {
       line = co_await reader.readline();
     } catch (const sandbox::limit_overrun_error&) {
-      too_long = true;
+      // readline() dropped the line's first part; the loop drops the rest.
+      if (!end.leaving) {
+        end = {ending::too_long, true, {}};
+        say_goodbye(writer, timer,
+                    "error: line longer than " + std::to_string(options.max_line) +
+                        " bytes; closing\n");
+      }
+      continue;
     } catch (const std::system_error& error) {
-      lost = error.code().message();
+      if (!end.leaving) {
+        end = {ending::lost, true, error.code().message()};
+      }
+      break;
     }
-    if (too_long || !lost.empty() || line.empty() || writer.is_closing()) {
-      break;  // Over-long, broken, end of file, or closed by the idle timeout.
+    if (line.empty()) {
+      break;  // End of file (or the goodbye's deadline aborted it).
+    }
+    if (end.leaving) {
+      continue;  // Saying goodbye: what the client still sends is dropped.
     }
     writer.write(line);
     try {
       co_await writer.drain();  // Flow control: wait while the client lags behind.
     } catch (const std::system_error& error) {
-      lost = error.code().message();
+      end = {ending::lost, true, error.code().message()};
       break;
     }
     ++lines;
   }
   counts->lines += lines;
 
-  if (too_long) {
-    ++counts->too_long;
-    say("closed: a line longer than " + std::to_string(options.max_line) + " bytes");
-    co_await say_goodbye(reader, writer, idle,
-                         "error: line longer than " + std::to_string(options.max_line) +
-                             " bytes; closing\n");
-  } else if (*timed_out) {
-    ++counts->idle;
-    say("closed: no line for " + seconds_text(options.idle_timeout));
-  } else if (!lost.empty()) {
-    say("lost (" + lost + ") after " + std::to_string(lines) + " line(s)");
-  } else if (counts->grace_over) {
-    say("closed at the end of the grace period, after " + std::to_string(lines) + " line(s)");
-  } else {
-    say("closed after " + std::to_string(lines) + " line(s)");
+  switch (end.why) {
+    case ending::too_long:
+      ++counts->too_long;
+      say("closed: a line longer than " + std::to_string(options.max_line) + " bytes");
+      break;
+    case ending::idle:
+      ++counts->idle;
+      say("closed: no line for " + seconds_text(options.idle_timeout));
+      break;
+    case ending::lost:
+      say("lost (" + end.error + ") after " + std::to_string(lines) + " line(s)");
+      break;
+    case ending::end_of_file:
+      say(counts->grace_over ? "closed at the end of the grace period, after " +
+                                   std::to_string(lines) + " line(s)"
+                             : "closed after " + std::to_string(lines) + " line(s)");
+      break;
   }
   // Returning closes the writer (see sandbox::start_server).
 }
@@ -208,14 +224,15 @@ asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
 
   const auto executor = co_await asio::this_coro::executor;
   asio::steady_timer grace_period{executor, to_duration(grace)};
-  auto close_the_rest = [server, executor, counts](const char* why) {
+  asio::steady_timer stragglers{executor};
+  auto close_the_rest = [server, counts, stragglers = &stragglers](const char* why) {
     counts->grace_over = true;
     if (server->active_connections() > 0) {
       sandbox::println(why, ": closing ", server->active_connections(), " connection(s)");
     }
     server->close_clients();
-    auto straggler_timer = std::make_shared<asio::steady_timer>(executor, 1s);
-    straggler_timer->async_wait([server, straggler_timer](std::error_code error) {
+    stragglers->expires_after(1s);
+    stragglers->async_wait([server](std::error_code error) {
       if (!error) {
         server->abort_clients();
       }
@@ -233,7 +250,9 @@ asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
     }
   });
   co_await server->wait_closed();
+  // Pending timers would keep the loop, and so the process, alive.
   grace_period.cancel();
+  stragglers.cancel();
   signals.cancel();
 }
 //! [shutdown]

@@ -1,9 +1,11 @@
 // Chapter 10, the troublemaker: each mode misbehaves as described and
-// reports what it saw, against the servers of chapters 02 and 08.
+// reports what it saw, against the lesson's server (chapter 02), flow
+// control (chapter 08) and the robust server (chapter 09).
 #include "client.hpp"
 #include "programs.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <regex>
 
 namespace sandbox::testing {
@@ -12,15 +14,20 @@ namespace {
 const program troublemaker{"cpp", {SANDBOX_CH10_EXE}};
 
 // Runs the troublemaker against `port`; returns its lines without the
-// "[  1.23 s] " time stamps.
-std::vector<std::string> make_trouble(unsigned short port, std::vector<std::string> options) {
+// "[  1.23 s] " time stamps, which go to `times` if given.
+std::vector<std::string> make_trouble(unsigned short port, std::vector<std::string> options,
+                                      std::vector<double>* times = nullptr) {
   options.insert(options.begin(), {"--host", "127.0.0.1", "--port", std::to_string(port)});
   std::vector<std::string> lines;
   std::string errors;
   EXPECT_EQ(run_to_end(troublemaker, options, &lines, &errors), 0) << errors;
-  static const std::regex stamp{R"(^\[ *\d+\.\d\d s\] )"};
+  static const std::regex stamp{R"(^\[ *(\d+\.\d\d) s\] )"};
   for (auto& line : lines) {
-    EXPECT_TRUE(std::regex_search(line, stamp)) << line;
+    std::smatch match;
+    EXPECT_TRUE(std::regex_search(line, match, stamp)) << line;
+    if (times != nullptr && !match.empty()) {
+      times->push_back(std::stod(match[1].str()));
+    }
     line = std::regex_replace(line, stamp, "");
   }
   return lines;
@@ -89,6 +96,87 @@ TEST(Troublemaker, ALongLineIsEchoedByTheLessonServer) {
   ASSERT_EQ(lines.size(), 4U);
   EXPECT_EQ(lines[1], "sent the whole line: 100001 bytes");
   EXPECT_EQ(lines[3], "still open after 0.5 s; the server sent 100001 bytes");
+}
+
+// Chapter 09 against every mode: the fixes, observed from outside.
+const program robust{"cpp", {SANDBOX_CH09_EXE}};
+
+TEST(TroublemakerAgainstChapter09, IdleAndTrickleAreClosedOnTime) {
+  auto server = start_server(robust, {"--quiet", "--idle-timeout", "1"});
+  std::vector<double> times;
+  const auto idle = make_trouble(server.port, {"--mode", "idle", "--duration", "10"}, &times);
+  ASSERT_EQ(idle.size(), 3U);
+  EXPECT_EQ(idle[1], "the server says: error: no line for 1 s; closing");
+  EXPECT_EQ(idle[2], "closed by the server (end of file) after it sent 32 bytes");
+  std::cout << "[ figures  ] idle timeout 1 s: idle client closed at " << times.back() << " s\n";
+  EXPECT_GE(times.back(), 0.95);
+  EXPECT_LT(times.back(), 5.0);
+  // One byte a second arrives, but never a whole line: the timeout is on
+  // the line, so the trickle is closed as if it said nothing.
+  times.clear();
+  const auto trickle = make_trouble(server.port, {"--mode", "trickle", "--duration", "10"}, &times);
+  ASSERT_EQ(trickle.size(), 2U);
+  EXPECT_EQ(trickle[1], "closed by the server (end of file) after it sent 32 bytes");
+  std::cout << "[ figures  ] trickle: closed at " << times.back() << " s\n";
+  EXPECT_LT(times.back(), 5.0);
+}
+
+TEST(TroublemakerAgainstChapter09, ALongLineIsRefusedWithAnErrorWhileOthersAreServed) {
+  auto server = start_server(robust, {"--quiet", "--max-line", "4096"});
+  test_client other{"127.0.0.1", server.port};
+  EXPECT_EQ(other.exchange("before\n", 7), "before\n");
+  const auto lines =
+      make_trouble(server.port, {"--mode", "long-line", "--bytes", "1048576", "--duration", "10"});
+  ASSERT_GE(lines.size(), 3U);
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "the server says: error: line longer than 4096 bytes; closing"),
+            lines.end());
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "closed by the server (end of file) after it sent 44 bytes"),
+            lines.end());
+  EXPECT_EQ(other.exchange("after\n", 6), "after\n");
+}
+
+TEST(TroublemakerAgainstChapter09, AFloodMeetsTheLimitAndPoliteRefusals) {
+  auto server = start_server(robust, {"--quiet", "--max-connections", "10"});
+  const auto lines =
+      make_trouble(server.port, {"--mode", "flood", "--connections", "50", "--duration", "0.5"});
+  ASSERT_EQ(lines.size(), 3U);
+  EXPECT_EQ(lines[0], "50 connections open, 0 refused; holding them 0.5 s");
+  EXPECT_EQ(lines[1], "the server said something to 40 of them, first: "
+                      "error: server busy (10 connections); try again later");
+  EXPECT_EQ(lines[2], "40 of them were closed by the server");
+  // The flood is gone: its ten slots are free again.
+  test_client after{"127.0.0.1", server.port};
+  EXPECT_EQ(after.exchange("served\n", 7), "served\n");
+}
+
+TEST(TroublemakerAgainstChapter09, NeverReadsIsPushedBackAndGetsEveryLineBack) {
+  auto server = start_server(robust, {"--quiet"});
+  const long before = server.process->resident_kib() / 1024;
+  const auto lines =
+      make_trouble(server.port, {"--mode", "never-reads", "--then-read", "--bytes", "33554432"});
+  const long after = server.process->resident_kib() / 1024;
+  ASSERT_EQ(lines.size(), 4U);
+  EXPECT_TRUE(lines[1].starts_with("stalled after ")) << lines[1];
+  EXPECT_EQ(lines[3], "read back 32.0 MiB, every byte in order");
+  std::cout << "[ figures  ] chapter 09, " << lines[1].substr(0, lines[1].find(':'))
+            << "; server RSS " << before << " -> " << after << " MiB\n";
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine holds freed memory.
+  EXPECT_LE(after - before, 12) << "MiB grown while the client did not read";
+#endif
+}
+
+TEST(TroublemakerAgainstChapter09, ASlowReaderAndAResetAreServedThenDropped) {
+  auto server = start_server(robust, {"--quiet"});
+  const auto slow =
+      make_trouble(server.port, {"--mode", "slow-reader", "--bytes", "2000", "--rate", "1000"});
+  ASSERT_EQ(slow.size(), 2U);
+  EXPECT_EQ(slow[1], "read back 2000 bytes, every byte in order");
+  const auto reset = make_trouble(server.port, {"--mode", "reset", "--bytes", "8388608"});
+  ASSERT_EQ(reset.size(), 1U);
+  test_client after{"127.0.0.1", server.port};
+  EXPECT_EQ(after.exchange("still there?\n", 13), "still there?\n");
 }
 
 TEST(Troublemaker, NoServerOrABadModeIsAClearError) {
