@@ -13,6 +13,7 @@ Chapters (on PATH):
   ch07_chat_server            a chat room: every line to every other client (try nc)
   ch05_race_demo              two deliberate data races (see chapter 05's page)
   ch08_flow_control_server    an echo server that a client which never reads cannot fill up
+  ch09_robust_server          a line echo server no client can hurt: timeouts, limits, graceful shutdown
   ch10_troublemaker           a client that misbehaves on purpose (--mode never-reads, idle, ...)
 
 Serve the lesson to your machine, then run `telnet localhost 2222` there:

@@ -19,7 +19,7 @@ inside_check='
   asio-sandbox-welcome | grep -q "ch01_protocol_echo_server --host 0.0.0.0"
   for exe in ch01_protocol_echo_server ch02_stream_echo_server ch03_stream_echo_client \
              ch04_echo_bench ch05_thread_pool_server ch06_context_per_thread_server \
-             ch07_chat_server ch05_race_demo ch08_flow_control_server ch10_troublemaker telnet nc; do
+             ch07_chat_server ch05_race_demo ch08_flow_control_server ch09_robust_server ch10_troublemaker telnet nc; do
     command -v "$exe" >/dev/null
   done
   test -f /usr/share/doc/asio-sandbox/html/index.html

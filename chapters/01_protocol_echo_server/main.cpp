@@ -36,6 +36,10 @@ class simple_echo_protocol : public sandbox::protocol {
     // The transport outlives every callback up to connection_lost(), so a
     // plain pointer is enough, as `self.transport = transport` is in Python.
     transport_ = &transport;
+    // asyncio's transports keep reading however full their write buffer
+    // gets, and so does the lesson's server: turn off the library's
+    // safety net (read back-pressure, chapter 08) to behave the same.
+    transport.set_read_backpressure(false);
   }
 
   void data_received(std::string_view data) override {

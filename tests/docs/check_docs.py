@@ -170,6 +170,63 @@ def run_ch07(bin_dir, command):
     return finish(server, lines, signal.SIGINT), port
 
 
+def read_one(process, lines):
+    lines.append(process.stdout.readline().rstrip("\n"))
+
+
+def run_ch09(bin_dir, command):
+    """Four clients: one talks, one sends an over-long line, one idles until
+    it is closed, one is refused; then SIGTERM while the first is still on."""
+    server, first, port = start_server([str(bin_dir / "ch09_robust_server"), *server_args(command)])
+    lines = [first]
+    read_one(server, lines)  # Limits: ...
+    talker = socket.create_connection(("127.0.0.1", port), timeout=10).makefile("rwb", buffering=0)
+    talker.write(b"hello\n")
+    assert talker.readline() == b"hello\n"
+    read_one(server, lines)  # connection 1: opened
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as offender:
+        offender.sendall(b"x" * 30 + b"\n")
+        assert offender.makefile("rb").read().startswith(b"error: line longer")
+    read_until(server, "bytes", lines)  # opened, then closed: a line longer than ...
+    idler = socket.create_connection(("127.0.0.1", port), timeout=10)
+    read_one(server, lines)  # connection 3: opened
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as refused:
+        assert refused.makefile("rb").read().startswith(b"error: server busy")
+    time.sleep(1)  # The talker keeps within its idle timeout; the idler does not.
+    talker.write(b"still here\n")
+    assert talker.readline() == b"still here\n"
+    assert idler.makefile("rb").read().startswith(b"error: no line for")
+    idler.close()
+    read_until(server, " s", lines)  # connection 3: closed: no line for ...
+    server.send_signal(signal.SIGTERM)
+    read_until(server, "to finish", lines)
+    talker.write(b"goodbye\n")
+    assert talker.readline() == b"goodbye\n"
+    talker.close()
+    return finish(server, lines), port
+
+
+def run_troublemaker(bin_dir, command, against):
+    """The page's troublemaker command against the server the marker names."""
+    server_argv = shlex.split(against)
+    server, first, port = start_server([str(bin_dir / server_argv[0]), *server_argv[1:]])
+    argv = [str(bin_dir / "ch10_troublemaker"), *server_args(command), "--port", str(port)]
+    trouble = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    finish(server, first, signal.SIGINT)
+    return trouble.stdout.splitlines(), port
+
+
+def observed(lines):
+    """The troublemaker's times and stall points vary from run to run."""
+    lines = [re.sub(r"^\[ *\d+\.\d\d s\]", "[t]", line) for line in lines]
+    return [re.sub(r"stalled after [\d.]+ MiB", "stalled after N MiB", line) for line in lines]
+
+
+def any_peer(lines):
+    """A client's port is whatever the kernel gave it."""
+    return [re.sub(r"from (\S+):\d+$", r"from \1:PORT", line) for line in lines]
+
+
 def any_thread(lines):
     """A pool's thread numbers change from run to run: "[thread N]"."""
     return [re.sub(r"^\[thread \d+\]", "[thread N]", line) for line in lines]
@@ -183,8 +240,12 @@ def shape(lines):
             for line in lines if "(saturated" not in line]
 
 
-def produce(name, bin_dir, command):
+def produce(name, bin_dir, command, against=None):
     """Runs the scenario a page describes; returns the console lines and the port."""
+    if name == "ch10_troublemaker":
+        return run_troublemaker(bin_dir, command, against)
+    if name == "ch09_robust_server":
+        return run_ch09(bin_dir, command)
     if name == "ch01_protocol_echo_server":
         return run_ch01(bin_dir)
     if name == "ch04_echo_bench":
@@ -213,27 +274,38 @@ ANY_THREAD = {"ch05_thread_pool_server", "ch07_chat_server"}
 
 def transcripts_in(page):
     text = page.read_text()
-    for match in re.finditer(r"<!-- transcript: (\S+) -->\s*```console\n(.*?)```", text, re.S):
-        lines = match[2].rstrip("\n").splitlines()
+    # "<!-- transcript: NAME -->", or for a client "<!-- transcript: NAME
+    # against SERVER OPTIONS -->": the server it ran against.
+    for match in re.finditer(r"<!-- transcript: (\S+)(?: against ([^>]*?))? -->\s*```console\n(.*?)```",
+                             text, re.S):
+        lines = match[3].rstrip("\n").splitlines()
         assert lines[0].startswith("$ "), f"{page}: a transcript starts with its command"
-        yield match[1], lines[0], lines[1:]
+        yield match[1], match[2], lines[0], lines[1:]
 
 
 def check_transcripts(root, bin_dir):
     failures, count = [], 0
     for page in sorted(root.glob("chapters/*/README.md")):
-        for name, command, shown in transcripts_in(page):
+        for name, against, command, shown in transcripts_in(page):
             count += 1
             if command.split()[1] != name or (name in PLAIN_COMMANDS and command != f"$ {name}"):
                 failures.append(f"{page.relative_to(root)}: transcript of {name} runs {command!r}")
                 continue
-            actual, port = produce(name, bin_dir, command)
+            if (name == "ch10_troublemaker") != (against is not None):
+                failures.append(f"{page.relative_to(root)}: only the troublemaker's transcripts "
+                                f"say which server they ran against")
+                continue
+            actual, port = produce(name, bin_dir, command, against)
             # The page shows the default port; the test ran on a free one.
             actual = [line.replace(f":{port}", ":2222") for line in actual]
             if name == "ch04_echo_bench":
                 actual, shown = shape(actual), shape(shown)
             if name in ANY_THREAD:
                 actual, shown = any_thread(actual), any_thread(shown)
+            if name == "ch09_robust_server":
+                actual, shown = any_peer(actual), any_peer(shown)
+            if name == "ch10_troublemaker":
+                actual, shown = observed(actual), observed(shown)
             if actual != shown:
                 failures.append(f"{page.relative_to(root)}: transcript of {name} differs\n"
                                 f"  page:    {shown}\n  program: {actual}")
