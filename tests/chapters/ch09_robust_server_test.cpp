@@ -4,6 +4,7 @@
 // printed as "[ figures  ]" lines; the bounds asserted are loose on purpose.
 #include "client.hpp"
 #include "programs.hpp"
+#include "sandbox/cpu_time.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -251,6 +252,13 @@ TEST(RobustServer, ASecondSignalEndsTheGraceAtOnce) {
 }
 
 TEST(RobustServer, RunningOutOfDescriptorsBacksOffInsteadOfSpinning) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own: UBSan's vptr
+  // check probes memory through a pipe, and with none left it reports an
+  // "invalid vptr" that is not there (seen here, in make_shared). The
+  // normal and TSan builds run this test.
+  GTEST_SKIP() << "the sanitizer runtime cannot work without file descriptors";
+#endif
   // 24 descriptors: the server's own take about 10, so a dozen clients run
   // it out and accept() fails with EMFILE while connections keep waiting.
   const program limited{"cpp", {"prlimit", "--nofile=24:24", SANDBOX_CH09_EXE}};
@@ -261,9 +269,11 @@ TEST(RobustServer, RunningOutOfDescriptorsBacksOffInsteadOfSpinning) {
     clients.emplace_back("127.0.0.1", server.port);  // The kernel completes them all.
   }
   std::this_thread::sleep_for(300ms);
-  const double cpu_before = server.process->cpu_seconds();
+  const auto cpu_before = read_cpu_time(server.process->pid());
   std::this_thread::sleep_for(2s);
-  const double cpu_used = server.process->cpu_seconds() - cpu_before;
+  const auto cpu_after = read_cpu_time(server.process->pid());
+  ASSERT_TRUE(cpu_before && cpu_after);
+  const auto cpu_used = std::chrono::duration<double>((*cpu_after - *cpu_before).total()).count();
   std::cout << "[ figures  ] out of descriptors for 2 s: the server used " << cpu_used
             << " s of CPU\n";
   EXPECT_LT(cpu_used, 0.8) << "accept errors must not make the server spin";

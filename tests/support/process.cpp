@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
-#include <iterator>
 #include <poll.h>
 #include <regex>
 #include <spawn.h>
@@ -146,26 +145,6 @@ long child_process::resident_kib() const {
     }
   }
   return -1;
-}
-
-double child_process::cpu_seconds() const {
-  std::ifstream file{"/proc/" + std::to_string(pid_) + "/stat"};
-  std::string stat{std::istreambuf_iterator<char>{file}, {}};
-  // Field 2, the command name, is in parentheses and may hold spaces: count
-  // the fields after its closing one. utime and stime are fields 14 and 15.
-  const auto name_end = stat.rfind(')');
-  if (name_end == std::string::npos) {
-    return -1;
-  }
-  std::istringstream fields{stat.substr(name_end + 2)};
-  std::string skipped;
-  for (int field = 3; field < 14; ++field) {
-    fields >> skipped;
-  }
-  long user = 0;
-  long system = 0;
-  fields >> user >> system;
-  return static_cast<double>(user + system) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 std::string child_process::stderr_text() const {

@@ -49,10 +49,6 @@ class child_process {
   /// memory, so a bound on it means little there.
   [[nodiscard]] long resident_kib() const;
 
-  /// The CPU time it has used so far (user + system, from /proc/PID/stat),
-  /// in seconds; -1 once it is gone.
-  [[nodiscard]] double cpu_seconds() const;
-
   /// What the process wrote to stderr so far.
   std::string stderr_text() const;
 
