@@ -61,4 +61,18 @@ TEST(CommandLine, BadOptionsExitWithTwoAndSayWhy) {
   }
 }
 
+TEST(CommandLine, SecondsMustBeAFiniteNumberInRange) {
+  for (const char* bad : {"-1", "0", "nan", "inf", "-inf", "soon", "100.5"}) {
+    sandbox::command_line cli{"test"};
+    double timeout = 30;
+    cli.app().add_option("--timeout", timeout)->check(sandbox::seconds_between(0.001, 100));
+    EXPECT_EQ(parse(cli, {"--timeout", bad}), 2) << bad;
+  }
+  sandbox::command_line cli{"test"};
+  double timeout = 30;
+  cli.app().add_option("--timeout", timeout)->check(sandbox::seconds_between(0.001, 100));
+  EXPECT_EQ(parse(cli, {"--timeout", "2.5"}), std::nullopt);
+  EXPECT_EQ(timeout, 2.5);
+}
+
 }  // namespace

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <netdb.h>
@@ -29,6 +31,28 @@ class recording_echo : public sandbox::protocol {
   void connection_lost(std::error_code) override {}
 
  private:
+  sandbox::transport* transport_ = nullptr;
+};
+
+// An echo that ignores pause_writing(), as the lesson's does, and records
+// the most its write buffer ever held. `backpressure` is the transport's
+// read back-pressure.
+class ignoring_echo : public sandbox::protocol {
+ public:
+  ignoring_echo(std::shared_ptr<std::atomic<std::size_t>> peak, bool backpressure)
+      : peak_{std::move(peak)}, backpressure_{backpressure} {}
+  void connection_made(sandbox::transport& transport) override {
+    transport_ = &transport;
+    transport.set_read_backpressure(backpressure_);
+  }
+  void data_received(std::string_view data) override {
+    transport_->write(data);
+    *peak_ = std::max(peak_->load(), transport_->get_write_buffer_size());
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> peak_;
+  bool backpressure_;
   sandbox::transport* transport_ = nullptr;
 };
 
@@ -53,11 +77,13 @@ class LoopbackServer : public ::testing::Test {
   // the loop's thread: an exception object handed to this thread through a
   // std::future would be freed by whichever thread drops the last reference,
   // which ThreadSanitizer (with an uninstrumented libstdc++) reports as a race.
-  started try_start_echo(const std::string& host, std::uint16_t port = 0) {
+  started try_start_echo(const std::string& host, std::uint16_t port = 0,
+                         sandbox::protocol_factory factory = [] {
+                           return std::make_shared<recording_echo>();
+                         }) {
     std::promise<started> result;
     asio::co_spawn(
-        loop_,
-        sandbox::create_server([] { return std::make_shared<recording_echo>(); }, host, port),
+        loop_, sandbox::create_server(std::move(factory), host, port),
         [&result](std::exception_ptr failure, std::shared_ptr<sandbox::server> server) {
           started outcome{std::move(server), {}, {}};
           if (failure) {
@@ -76,8 +102,10 @@ class LoopbackServer : public ::testing::Test {
     return result.get_future().get();
   }
 
-  std::shared_ptr<sandbox::server> start_echo(const std::string& host, std::uint16_t port = 0) {
-    auto outcome = try_start_echo(host, port);
+  std::shared_ptr<sandbox::server> start_echo(const std::string& host, std::uint16_t port = 0,
+                                              sandbox::protocol_factory factory = {}) {
+    auto outcome = factory ? try_start_echo(host, port, std::move(factory))
+                           : try_start_echo(host, port);
     if (!outcome.server) {
       throw std::runtime_error{"cannot start the echo server: " + outcome.what};
     }
@@ -212,6 +240,72 @@ TEST_F(LoopbackServer, AReaderFarBehindPausesItsTransportUntilItCatchesUp) {
   sender.join();
   EXPECT_TRUE(on_loop([&] { return writer.get_transport().is_reading(); }));
   on_loop([&] { writer.close(); });
+}
+
+TEST_F(LoopbackServer, AFullWriteBufferStopsReadingEvenIfTheProtocolIgnoresIt) {
+  // The client sends 32 MiB and reads nothing. The protocol ignores
+  // pause_writing(); the transport's read back-pressure (the default) stops
+  // reading anyway, so the write buffer never holds much more than the
+  // high-water mark plus one read (the rest waits in kernel buffers). With
+  // it off (asyncio's behaviour) the buffer takes everything the kernel's
+  // buffers could not.
+  const std::string bytes(32 * 1024 * 1024, 'x');
+  for (const bool backpressure : {true, false}) {
+    auto peak = std::make_shared<std::atomic<std::size_t>>(0);
+    const auto server = start_echo("127.0.0.1", 0, [peak, backpressure] {
+      return std::make_shared<ignoring_echo>(peak, backpressure);
+    });
+    test_client client{"127.0.0.1", server->port()};
+    const std::size_t sent = client.send_until_stalled(bytes);
+    if (backpressure) {
+      EXPECT_LT(sent, bytes.size()) << "nothing pushed back";
+      EXPECT_LE(peak->load(), 1024U * 1024U) << "the server kept reading past its write buffer";
+    } else {
+      EXPECT_EQ(sent, bytes.size());
+      EXPECT_TRUE(eventually([&] { return peak->load() >= 16U * 1024U * 1024U; }))
+          << "without back-pressure the write buffer should hold what the client did not read";
+    }
+    client.reset();
+    server->close();
+  }
+}
+
+TEST_F(LoopbackServer, PastTheConnectionLimitClientsAreRefusedWithALineAndSlotsAreReused) {
+  const auto server = start_echo("127.0.0.1");
+  EXPECT_EQ(server->max_connections(), sandbox::server::default_max_connections);
+  server->set_max_connections(1, "busy\n");
+  auto first = std::make_unique<test_client>("127.0.0.1", server->port());
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 1; }));
+  test_client refused{"127.0.0.1", server->port()};
+  EXPECT_EQ(refused.receive_until_eof(), "busy\n");
+  EXPECT_EQ(server->refused_connections(), 1U);
+  EXPECT_EQ(server->active_connections(), 1U) << "a refusal does not take a slot";
+
+  first.reset();
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 0; }));
+  test_client next{"127.0.0.1", server->port()};
+  next.send("ping");
+  EXPECT_EQ(next.receive_exactly(4), "ping");
+  server->close();
+}
+
+TEST_F(LoopbackServer, CloseClientsWaitsForBuffersWhileAbortClientsDoesNot) {
+  const auto server = start_echo("127.0.0.1");
+  test_client polite{"127.0.0.1", server->port()};
+  test_client stuck{"127.0.0.1", server->port()};
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 2; }));
+  // `stuck` fills the server's write buffer by never reading its echo.
+  stuck.send_until_stalled(std::string(32 * 1024 * 1024, 'x'));
+
+  server->close_clients();
+  EXPECT_EQ(polite.receive_until_eof(), "");
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 1; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(server->active_connections(), 1U) << "close() cannot finish: its echo is unread";
+
+  server->abort_clients();
+  EXPECT_TRUE(eventually([&] { return server->active_connections() == 0; }));
+  server->close();
 }
 
 }  // namespace
