@@ -8,7 +8,8 @@
 //                   its echo); past it the connection is closed. Idle,
 //                   one-byte-a-second and never-reading clients all end here.
 //   --max-line      a longer line gets a one-line error and the connection
-//                   is closed; the reader never buffers more than that.
+//                   is closed; the reader buffers no more than about twice
+//                   that before it stops reading.
 //   --max-connections  connection N+1 is refused with a line of its own;
 //                   the slot is reused once a connection ends.
 //   SIGINT/SIGTERM  a graceful shutdown: stop accepting at once, let the
@@ -226,7 +227,9 @@ asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
   asio::steady_timer grace_period{executor, to_duration(grace)};
   asio::steady_timer stragglers{executor};
   auto close_the_rest = [server, counts, stragglers = &stragglers](const char* why) {
-    counts->grace_over = true;
+    if (std::exchange(counts->grace_over, true)) {
+      return;  // Already closing (the grace period ended, then a signal came).
+    }
     if (server->active_connections() > 0) {
       sandbox::println(why, ": closing ", server->active_connections(), " connection(s)");
     }
