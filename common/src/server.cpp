@@ -88,7 +88,14 @@ class refusal : public std::enable_shared_from_this<refusal> {
         line_{std::move(line)},
         deadline_{strand_, std::chrono::seconds{1}} {}
 
+  // Everything this refusal does runs on its strand, from the start: the
+  // server's pool may have several threads.
   void start() {
+    asio::dispatch(strand_, [self = shared_from_this()] { self->begin(); });
+  }
+
+ private:
+  void begin() {
     deadline_.async_wait([self = shared_from_this()](std::error_code error) {
       if (!error) {
         self->close();  // The client kept the connection open: enough.
@@ -107,7 +114,6 @@ class refusal : public std::enable_shared_from_this<refusal> {
                       }));
   }
 
- private:
   void discard_until_closed() {
     socket_.async_read_some(asio::buffer(sink_),
                             asio::bind_executor(strand_, [self = shared_from_this()](

@@ -107,6 +107,8 @@ class transport : public std::enable_shared_from_this<transport> {
   void resume_reading();
 
   /// False between pause_reading() and resume_reading(), and once closing.
+  /// (Reading held by a full write buffer, see set_read_backpressure(), is
+  /// not counted: that is the transport's own business, not the protocol's.)
   [[nodiscard]] bool is_reading() const noexcept {
     return state_ == state::open && !reading_paused_ && !eof_delivered_;
   }
