@@ -85,6 +85,9 @@ class server : public std::enable_shared_from_this<server> {
   /// No connection limit at all (asyncio's behaviour).
   static constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
 
+  /// What a refused client reads, unless a server says otherwise.
+  static constexpr const char* default_refusal = "error: server busy; try again later\n";
+
   /// Serves at most `limit` connections at once. A connection beyond it is
   /// refused politely: it is accepted, sent `refusal` (one line), closed
   /// once the client has read it (or after a second), and never reaches the
@@ -92,7 +95,7 @@ class server : public std::enable_shared_from_this<server> {
   /// May be called at any time, from any thread; applies to later accepts.
   /// \pre `limit >= 1`.
   void set_max_connections(std::size_t limit,
-                           std::string refusal = "error: server busy; try again later\n");
+                           std::string refusal = default_refusal);
 
   /// The current limit.
   [[nodiscard]] std::size_t max_connections() const;
@@ -143,7 +146,7 @@ class server : public std::enable_shared_from_this<server> {
   std::size_t active_ = 0;
   bool closed_ = false;
   std::size_t max_connections_ = default_max_connections;
-  std::string refusal_ = "error: server busy; try again later\n";
+  std::string refusal_ = default_refusal;
   std::size_t refused_ = 0;
   std::vector<std::weak_ptr<transport>> clients_;  // for close_clients(); expired ones pruned
   event closed_event_;
