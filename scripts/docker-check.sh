@@ -48,7 +48,18 @@ inside_check='
   kill -TERM "$server"
   wait "$server"
   grep -q "^Connections: 1 total, 0 open; bytes echoed: 48$" /tmp/pool.log
-  echo "inside the image: chapters 02 to 05 talked; welcome, docs, tools and user are right"
+  ch09_robust_server --host 127.0.0.1 --port 0 --idle-timeout 1 >/tmp/robust.log &
+  server=$!
+  for i in $(seq 50); do grep -q "^Serving on" /tmp/robust.log && break; sleep 0.1; done
+  port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/robust.log)
+  ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
+  diff /tmp/expected.log /tmp/client.log
+  ch10_troublemaker --host 127.0.0.1 --port "$port" --mode idle --duration 5 >/tmp/trouble.log
+  grep -q "the server says: error: no line for 1 s; closing$" /tmp/trouble.log
+  kill -TERM "$server"
+  wait "$server"
+  grep -q "^Served 2 connection(s), echoed 4 line(s); closed 1 idle" /tmp/robust.log
+  echo "inside the image: chapters 02, 03, 04, 05, 09 and 10 talked; welcome, docs, tools and user are right"
 '
 
 if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
