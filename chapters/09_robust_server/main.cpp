@@ -186,26 +186,39 @@ asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_
     ++lines;
   }
   counts->lines += lines;
-
+  std::string how;
   switch (end.why) {
     case ending::too_long:
       ++counts->too_long;
-      say("closed: a line longer than " + std::to_string(options.max_line) + " bytes");
+      how = "closed: a line longer than " + std::to_string(options.max_line) + " bytes";
       break;
     case ending::idle:
       ++counts->idle;
-      say("closed: no line for " + seconds_text(options.idle_timeout));
+      how = "closed: no line for " + seconds_text(options.idle_timeout);
       break;
     case ending::lost:
-      say("lost (" + end.error + ") after " + std::to_string(lines) + " line(s)");
+      how = "lost (" + end.error + ") after " + std::to_string(lines) + " line(s)";
       break;
     case ending::end_of_file:
-      say(counts->grace_over ? "closed at the end of the grace period, after " +
-                                   std::to_string(lines) + " line(s)"
-                             : "closed after " + std::to_string(lines) + " line(s)");
+      how = (counts->grace_over ? "closed at the end of the grace period, after "
+                                : "closed after ") +
+            std::to_string(lines) + " line(s)";
       break;
   }
-  // Returning closes the writer (see sandbox::start_server).
+
+  // Close, and wait until the connection is gone: from then on its slot is
+  // free, so a console line saying "closed" is true for the connection limit
+  // too. The deadline still holds: a client that never reads its last echo
+  // cannot keep the close waiting.
+  timer.expire_after(to_duration(options.idle_timeout),
+                     [writer]() mutable { writer.get_transport().abort(); });
+  writer.close();
+  try {
+    co_await writer.wait_closed();
+  } catch (const std::system_error&) {
+    // It ended with an error (a reset): gone all the same.
+  }
+  say(how);
 }
 //! [handler]
 

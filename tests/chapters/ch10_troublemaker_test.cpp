@@ -153,8 +153,7 @@ TEST(TroublemakerAgainstChapter09, AFloodMeetsTheLimitAndPoliteRefusals) {
                       "error: server busy (10 connections); try again later");
   EXPECT_EQ(lines[2], "40 of them were closed by the server");
   // The flood is gone: its ten slots are free again.
-  test_client after{"127.0.0.1", server.port};
-  EXPECT_EQ(after.exchange("served\n", 7), "served\n");
+  EXPECT_GT(echoed_after_retries(server.port, "served\n"), 0);
 }
 
 TEST(TroublemakerAgainstChapter09, NeverReadsIsPushedBackAndGetsEveryLineBack) {

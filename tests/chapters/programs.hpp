@@ -3,11 +3,14 @@
 // chapters and the asyncio lesson provably agree.
 #pragma once
 
+#include "client.hpp"
 #include "process.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +89,25 @@ inline void expect_a_port_in_use_fails_with_one_line(const program& server) {
   EXPECT_EQ(status, 1);
   EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
   EXPECT_NE(errors.find("ddress already in use"), std::string::npos) << errors;
+}
+
+// A server with a connection limit learns that a slot is free only once it
+// has read the end of that connection, a moment after the client closed it.
+// So, as a real client would: connect, send `line`, and if the echo is not
+// what comes back (the server's busy line is), try again, for up to 10 s.
+// Returns how many attempts it took, or 0 if the line never came back.
+inline int echoed_after_retries(unsigned short port, const std::string& line) {
+  using namespace std::chrono_literals;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (int attempt = 1; std::chrono::steady_clock::now() < deadline; ++attempt) {
+    test_client client{"127.0.0.1", port};
+    client.send(line);
+    if (client.receive_exactly(line.size()) == line) {
+      return attempt;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return 0;
 }
 
 }  // namespace sandbox::testing
