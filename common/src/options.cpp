@@ -54,7 +54,7 @@ std::size_t& command_line::add_threads_option() {
 
 CLI::Validator seconds_between(double min, double max) {
   std::ostringstream range;
-  range << "from " << min << " to " << max << " seconds";
+  range << "a number of seconds from " << min << " to " << max;
   return CLI::Validator{
       [min, max, range = range.str()](std::string& text) -> std::string {
         double value = 0;
