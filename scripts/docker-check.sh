@@ -24,10 +24,16 @@ inside_check='
   done
   test -f /usr/share/doc/asio-sandbox/html/index.html
   test "$(id -u)" != 0
-  ch02_stream_echo_server --host 127.0.0.1 --port 0 --quiet >/tmp/server.log &
-  server=$!
-  for i in $(seq 50); do grep -q "^Serving on" /tmp/server.log && break; sleep 0.1; done
-  port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/server.log)
+  # serve LOG PROGRAM [OPTIONS]: starts a server on a free loopback port;
+  # sets $server (its pid) and $port once it says "Serving on".
+  serve() {
+    log=$1; shift
+    "$@" --host 127.0.0.1 --port 0 >"$log" &
+    server=$!
+    for i in $(seq 50); do grep -q "^Serving on" "$log" && break; sleep 0.1; done
+    port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" "$log")
+  }
+  serve /tmp/server.log ch02_stream_echo_server --quiet
   ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
   ch04_echo_bench --host 127.0.0.1 --port "$port" --duration 0.5 --warmup 0.1 --quiet \
     --server-pid "$server" >/tmp/bench.log
@@ -38,20 +44,14 @@ inside_check='
                 "b'"'"'Third line.\\n'"'"'" "b'"'"'Last line.\\n'"'"'" >/tmp/expected.log
   diff /tmp/expected.log /tmp/client.log
   grep -q "^Connection received!" /tmp/server.log
-  ch05_thread_pool_server --host 127.0.0.1 --port 0 --threads 2 >/tmp/pool.log &
-  server=$!
-  for i in $(seq 50); do grep -q "^Serving on" /tmp/pool.log && break; sleep 0.1; done
-  port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/pool.log)
+  serve /tmp/pool.log ch05_thread_pool_server --threads 2
   ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
   diff /tmp/expected.log /tmp/client.log
   for i in $(seq 50); do grep -q "connection 1 closed$" /tmp/pool.log && break; sleep 0.1; done
   kill -TERM "$server"
   wait "$server"
   grep -q "^Connections: 1 total, 0 open; bytes echoed: 48$" /tmp/pool.log
-  ch09_robust_server --host 127.0.0.1 --port 0 --idle-timeout 1 >/tmp/robust.log &
-  server=$!
-  for i in $(seq 50); do grep -q "^Serving on" /tmp/robust.log && break; sleep 0.1; done
-  port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/robust.log)
+  serve /tmp/robust.log ch09_robust_server --idle-timeout 1
   ch03_stream_echo_client --host 127.0.0.1 --port "$port" >/tmp/client.log
   diff /tmp/expected.log /tmp/client.log
   ch10_troublemaker --host 127.0.0.1 --port "$port" --mode idle --duration 5 >/tmp/trouble.log

@@ -106,10 +106,16 @@ void transport::deliver() {
 
 void transport::pause_reading() { reading_paused_ = true; }
 
+void transport::deliver_later() {
+  // From the event loop, not from inside the caller (which may be a
+  // protocol callback itself): callbacks never nest.
+  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+}
+
 void transport::set_read_backpressure(bool on) {
   read_backpressure_ = on;
   if (!on && std::exchange(held_for_writes_, false)) {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+    deliver_later();
   }
 }
 
@@ -121,9 +127,7 @@ void transport::resume_reading() {
   if (held_for_writes_) {
     return;  // The write buffer is still full: maybe_resume_protocol() reads on.
   }
-  // Deliver from the event loop, not from inside the caller (which may be a
-  // protocol callback itself): callbacks never nest.
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+  deliver_later();
 }
 
 // --- Writing ---------------------------------------------------------------
@@ -265,7 +269,7 @@ void transport::maybe_resume_protocol() {
     protocol_paused_ = false;
     protocol_->resume_writing();
     if (std::exchange(held_for_writes_, false) && state_ == state::open && !reading_paused_) {
-      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver(); });
+      deliver_later();
     }
   }
 }

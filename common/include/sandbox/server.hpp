@@ -82,9 +82,6 @@ class server : public std::enable_shared_from_this<server> {
   /// descriptors. asyncio has no such limit; chapter 09 explains it.
   static constexpr std::size_t default_max_connections = 512;
 
-  /// No connection limit at all (asyncio's behaviour).
-  static constexpr std::size_t unlimited = static_cast<std::size_t>(-1);
-
   /// What a refused client reads, unless a server says otherwise.
   static constexpr const char* default_refusal = "error: server busy; try again later\n";
 

@@ -124,6 +124,7 @@ class transport : public std::enable_shared_from_this<transport> {
   void start_read();
   void on_read(std::error_code error, std::size_t size);
   void deliver();
+  void deliver_later();  // deliver(), posted to the loop
   void resize_read_buffer(std::size_t last_read);
   void schedule_write();
   void flush_scheduled();
