@@ -45,13 +45,20 @@ asio::awaitable<void> client_connected_handler(sandbox::stream_reader reader,
 //! [handler]
 
 //! [serve]
-asio::awaitable<void> serve(sandbox::server_options options) {
+// `listening` lets main() read the server's counts once the loop stops.
+asio::awaitable<void> serve(sandbox::server_options options,
+                            std::shared_ptr<sandbox::server>& listening) {
   // asyncio.start_server(client_connected_handler, 'localhost', 2222)
   auto server = co_await sandbox::start_server(
       [quiet = options.quiet](sandbox::stream_reader reader, sandbox::stream_writer writer) {
         return client_connected_handler(std::move(reader), std::move(writer), quiet);
       },
       options.host, options.port);
+  // A client that resets its connection makes read() throw, and the error
+  // is logged, as asyncio logs it. Under load (--quiet) that would be a line
+  // per client of a benchmark's churn: count them instead (main prints it).
+  server->set_log_client_resets(!options.quiet);
+  listening = server;
   sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
 
   // loop.run_forever(): nobody calls server->close(), so this waits until
@@ -68,5 +75,13 @@ int main(int argc, char* argv[]) {
   const auto& options = cli.add_server_options();
   cli.parse(argc, argv);
 
-  return sandbox::run([&] { return serve(options); });
+  std::shared_ptr<sandbox::server> listening;
+  return sandbox::run([&] { return serve(options, listening); },
+                      [&](int status) {
+                        if (status == 0 && listening && options.quiet) {
+                          sandbox::println("Clients that reset their connection: ",
+                                           listening->client_resets());
+                        }
+                        listening.reset();  // The server's sockets go before the loop.
+                      });
 }

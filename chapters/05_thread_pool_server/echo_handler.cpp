@@ -65,9 +65,12 @@ asio::awaitable<void> client_connected_handler(sandbox::stream_reader reader,
 }
 //! [handler]
 
-void print_counters(const echo_counters& counters) {
+void print_counters(const echo_counters& counters, const sandbox::server* server, bool quiet) {
   sandbox::println("Connections: ", counters.total.load(), " total, ", counters.open.load(),
                    " open; bytes echoed: ", counters.bytes.load());
+  if (quiet && server != nullptr) {
+    sandbox::println("Clients that reset their connection: ", server->client_resets());
+  }
 }
 
 }  // namespace chapter05

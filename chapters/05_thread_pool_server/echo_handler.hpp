@@ -31,8 +31,10 @@ asio::awaitable<void> client_connected_handler(sandbox::stream_reader reader,
                                                sandbox::stream_writer writer,
                                                echo_counters& counters, bool quiet);
 
-/// The last line, "Connections: T total, O open; bytes echoed: B". Call it
-/// once the threads are joined.
-void print_counters(const echo_counters& counters);
+/// The last line, "Connections: T total, O open; bytes echoed: B", and with
+/// `quiet` one more, "Clients that reset their connection: R" (the resets
+/// `server` counted instead of logging them). Call it once the threads are
+/// joined.
+void print_counters(const echo_counters& counters, const sandbox::server* server, bool quiet);
 
 }  // namespace chapter05

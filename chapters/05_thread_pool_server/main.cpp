@@ -27,7 +27,8 @@ namespace {
 
 //! [serve]
 asio::awaitable<void> serve(sandbox::server_options options, std::size_t threads,
-                            chapter05::echo_counters& counters) {
+                            chapter05::echo_counters& counters,
+                            std::shared_ptr<sandbox::server>& listening) {
   // The same start_server() as chapter 02. The difference is the loop it
   // runs on: several threads run it, so the server gives every accepted
   // connection a strand of its own (server::connection_executor()).
@@ -38,6 +39,9 @@ asio::awaitable<void> serve(sandbox::server_options options, std::size_t threads
                                                    counters, quiet);
       },
       options.host, options.port);
+  // Under load (--quiet), a client's reset is counted, not logged (chapter 02).
+  server->set_log_client_resets(!options.quiet);
+  listening = server;
   sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
   sandbox::println("Running on ", threads, " thread", threads == 1 ? "" : "s");
   co_await server->wait_closed();
@@ -56,15 +60,17 @@ int main(int argc, char* argv[]) {
   cli.parse(argc, argv);
 
   chapter05::echo_counters counters;
+  std::shared_ptr<sandbox::server> listening;
   return sandbox::run_on_threads(
-      threads, [&] { return serve(options, threads, counters); },
-      [&counters](int status) {
+      threads, [&] { return serve(options, threads, counters, listening); },
+      [&](int status) {
         // Every pool thread has been joined, so nothing else touches the
         // counters now; connections the signal interrupted still count as
         // open (they close when the loop is destroyed, just after this).
         if (status == 0) {
-          chapter05::print_counters(counters);
+          chapter05::print_counters(counters, listening.get(), options.quiet);
         }
+        listening.reset();  // The server's sockets go before the loop.
       });
 }
 //! [main]

@@ -29,7 +29,8 @@ namespace {
 
 //! [serve]
 asio::awaitable<void> serve(sandbox::server_options options, sandbox::context_pool& loops,
-                            chapter05::echo_counters& counters) {
+                            chapter05::echo_counters& counters,
+                            std::shared_ptr<sandbox::server>& listening) {
   // The last argument is the only change from chapter 05: each accepted
   // socket is opened on loops.next_executor() instead of a new strand.
   auto server = co_await sandbox::start_server(
@@ -39,6 +40,8 @@ asio::awaitable<void> serve(sandbox::server_options options, sandbox::context_po
                                                    counters, quiet);
       },
       options.host, options.port, sandbox::default_stream_limit, loops.picker());
+  server->set_log_client_resets(!options.quiet);  // As in chapter 05.
+  listening = server;
   sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
   sandbox::println("Running on ", loops.size(), " thread", loops.size() == 1 ? "" : "s");
   co_await server->wait_closed();
@@ -58,11 +61,13 @@ int main(int argc, char* argv[]) {
 
   chapter05::echo_counters counters;
   sandbox::context_pool loops{threads};
-  return loops.run([&] { return serve(options, loops, counters); },
-                   [&counters](int status) {
+  std::shared_ptr<sandbox::server> listening;
+  return loops.run([&] { return serve(options, loops, counters, listening); },
+                   [&](int status) {
                      if (status == 0) {
-                       chapter05::print_counters(counters);
+                       chapter05::print_counters(counters, listening.get(), options.quiet);
                      }
+                     listening.reset();  // The server's sockets go before the loops.
                    });
 }
 //! [main]

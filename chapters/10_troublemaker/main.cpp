@@ -18,6 +18,7 @@
 //   reset         sends half of --bytes, then resets the connection (RST)
 //
 // Run a server, then e.g.: ch10_troublemaker --mode never-reads --then-read
+#include "sandbox/address.hpp"
 #include "sandbox/asio.hpp"
 #include "sandbox/console.hpp"
 #include "sandbox/options.hpp"
@@ -95,15 +96,20 @@ asio::awaitable<void> sleep_for(clock_type::duration how_long) {
 
 asio::awaitable<tcp::socket> connect(const sandbox::client_options& where) {
   const auto executor = co_await asio::this_coro::executor;
+  // Every failure names what it tried, as chapter 03's client does: "Host
+  // not found" alone does not say which of a script's hosts was wrong.
+  const auto target = sandbox::host_port(where.host, where.port);
   tcp::resolver resolver{executor};
-  const auto endpoints = co_await resolver.async_resolve(where.host, std::to_string(where.port),
-                                                         asio::use_awaitable);
+  auto [resolve_error, endpoints] = co_await resolver.async_resolve(
+      where.host, std::to_string(where.port), sandbox::as_tuple_awaitable);
+  if (resolve_error) {
+    throw std::system_error{resolve_error, "cannot resolve " + target};
+  }
   tcp::socket socket{executor};
   auto [error, endpoint] = co_await asio::async_connect(socket, endpoints,
                                                          sandbox::as_tuple_awaitable);
   if (error) {
-    throw std::system_error{error, "cannot connect to " + where.host + ":" +
-                                       std::to_string(where.port)};
+    throw std::system_error{error, "cannot connect to " + target};
   }
   co_return socket;
 }

@@ -19,8 +19,12 @@ void add_endpoint_options(CLI::App& app, std::string& host, std::uint16_t& port,
                           std::string_view host_help) {
   app.add_option("--host", host, std::string{host_help})->capture_default_str();
   // CLI11 checks the type: "70000" or "http" fails with a clear message
-  // instead of silently wrapping around to some other port.
+  // instead of silently wrapping around to some other port. It converts an
+  // empty value ("--port ''", or "--port $UNSET_VARIABLE" in a script) to 0,
+  // though, and 0 means "any free port": a server would quietly listen
+  // somewhere nobody looks. port_number() refuses it first.
   app.add_option("--port", port, "TCP port (0 picks a free port)")
+      ->check(port_number())
       ->capture_default_str();
 }
 
@@ -50,6 +54,19 @@ std::size_t& command_line::add_threads_option() {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   return threads_;
+}
+
+CLI::Validator port_number() {
+  return CLI::Validator{
+      [](std::string& text) -> std::string {
+        const bool digits = !text.empty() && text.size() <= 5 &&
+                            std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; });
+        if (!digits || std::stoul(text) > 65535) {
+          return "Value '" + text + "' is not a port number from 0 to 65535";
+        }
+        return {};
+      },
+      "PORT"};
 }
 
 CLI::Validator seconds_between(double min, double max) {

@@ -114,7 +114,8 @@ int this_thread_number() noexcept { return thread_number; }
 
 namespace {
 
-int run_on_this_thread(std::function<asio::awaitable<void>()> main, bool catch_signals) {
+int run_on_this_thread(std::function<asio::awaitable<void>()> main, bool catch_signals,
+                       const std::function<void(int status)>& after_run = {}) {
   // The concurrency hint 1 tells Asio, too, that one thread runs the loop.
   asio::io_context loop{1};
   mark_single_threaded(loop);
@@ -125,13 +126,17 @@ int run_on_this_thread(std::function<asio::awaitable<void>()> main, bool catch_s
   main_task task{loop, std::move(stop)};
   task.spawn(loop, std::move(main));
   on_threads(1, [&loop](std::size_t) { loop.run(); });
+  if (after_run) {
+    after_run(task.status());
+  }
   return task.status();
 }
 
 }  // namespace
 
-int run(std::function<asio::awaitable<void>()> main) {
-  return run_on_this_thread(std::move(main), true);
+int run(std::function<asio::awaitable<void>()> main,
+        const std::function<void(int status)>& after_run) {
+  return run_on_this_thread(std::move(main), true, after_run);
 }
 
 int run_and_leave_signals_to_main(std::function<asio::awaitable<void>()> main) {

@@ -373,15 +373,37 @@ std::pair<stream_reader, stream_writer> make_streams(tcp::socket socket, std::si
   return {stream->reader(), stream_writer{conn, stream}};
 }
 
+// The ways a client can end a connection abruptly: a reset (RST: the
+// client's program crashed, or closed with unread data, or SO_LINGER 0),
+// seen by a read, or by a write as a broken pipe.
+bool is_client_reset(const std::error_code& error) {
+  return error == asio::error::connection_reset || error == asio::error::broken_pipe ||
+         error == asio::error::connection_aborted;
+}
+
 asio::awaitable<void> serve_client(client_connected_callback client_connected,
-                                   stream_reader reader, stream_writer writer) {
+                                   stream_reader reader, stream_writer writer,
+                                   std::shared_ptr<server> owner) {
+  // asyncio logs an unhandled exception in a client handler and goes on
+  // serving the others; so do we. A reset is the client's doing, and on a
+  // busy server a common one: counted always, logged unless the server was
+  // told not to (server::set_log_client_resets()).
+  std::string failure;
   try {
     co_await client_connected(reader, writer);
+  } catch (const std::system_error& error) {
+    const bool reset = is_client_reset(error.code());
+    if (reset) {
+      owner->count_client_reset();
+    }
+    if (!reset || owner->logs_client_resets()) {
+      failure = error.what();
+    }
   } catch (const std::exception& error) {
-    // asyncio logs an unhandled exception in a client handler and goes on
-    // serving the others; so do we.
-    eprintln("error in client handler for ", to_string(writer.get_peername()), ": ",
-             error.what());
+    failure = error.what();
+  }
+  if (!failure.empty()) {
+    eprintln("error in client handler for ", to_string(writer.get_peername()), ": ", failure);
   }
   writer.close();
 }
@@ -401,7 +423,7 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
           auto [reader, writer] = make_streams(std::move(socket), limit, owner);
           // The client's coroutine runs on the connection's strand, like the
           // transport's callbacks, so the two never race.
-          asio::co_spawn(executor, serve_client(client_connected, reader, writer),
+          asio::co_spawn(executor, serve_client(client_connected, reader, writer, owner),
                          asio::detached);
         });
       };

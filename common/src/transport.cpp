@@ -299,6 +299,11 @@ void transport::abort() {
 void transport::fatal_error(std::error_code error) {
   state_ = state::closing;
   pending_.clear();
+  // Kept for connection_lost(): a write that completes after this (its
+  // bytes left before the reset came) finds the transport closing and ends
+  // it from after_drained(), which must not report a clean end. (It did:
+  // a client's reset then read as end of file, 1 in 3 on a thread pool.)
+  lost_error_ = error;
   post_connection_lost(error);
 }
 
@@ -312,6 +317,9 @@ void transport::connection_lost(std::error_code error) {
     return;
   }
   state_ = state::closed;
+  if (!error) {
+    error = lost_error_;  // Empty unless a fatal error began the end.
+  }
   // Closing the socket cancels a read or write still in flight; their
   // handlers see state::closed and return, dropping the last references.
   std::error_code ignored;

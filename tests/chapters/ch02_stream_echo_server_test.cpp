@@ -114,6 +114,11 @@ TEST_P(StreamEchoServer, AClientResetDoesNotDisturbTheOthers) {
   EXPECT_EQ(later.receive_exactly(3), "new");
 }
 
+// C++ only: asyncio logs every reset (as our chapter does without --quiet).
+TEST(StreamEchoServerCpp, WithQuietAResetIsCountedNotLogged) {
+  expect_resets_are_counted_when_quiet(cpp_program(SANDBOX_CH02_EXE));
+}
+
 TEST_P(StreamEchoServer, SigintAndSigtermEndItWithStatusZero) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
     auto server = start_server(GetParam());

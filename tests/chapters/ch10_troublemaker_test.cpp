@@ -191,6 +191,12 @@ TEST(Troublemaker, NoServerOrABadModeIsAClearError) {
                        nullptr, &errors),
             1);
   EXPECT_NE(errors.find("cannot connect to 127.0.0.1:1"), std::string::npos) << errors;
+  // ".invalid" never resolves (RFC 2606): the line names what was looked up.
+  EXPECT_EQ(run_to_end(troublemaker, {"--host", "nosuchhost.invalid", "--mode", "idle"}, nullptr,
+                       &errors),
+            1);
+  EXPECT_NE(errors.find("cannot resolve nosuchhost.invalid:2222: "), std::string::npos) << errors;
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
   EXPECT_EQ(run_to_end(troublemaker, {"--mode", "bogus"}, nullptr, &errors), 2);
   EXPECT_NE(errors.find("--mode"), std::string::npos) << errors;
   EXPECT_EQ(run_to_end(troublemaker, {}, nullptr, &errors), 2);

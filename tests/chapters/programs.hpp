@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <csignal>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -89,6 +90,57 @@ inline void expect_a_port_in_use_fails_with_one_line(const program& server) {
   EXPECT_EQ(status, 1);
   EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
   EXPECT_NE(errors.find("ddress already in use"), std::string::npos) << errors;
+}
+
+/// The contract for clients that reset their connection (issue: 2200 error
+/// lines in a churn run): with `--quiet` a server logs none of them and
+/// prints "Clients that reset their connection: N" at exit; without it,
+/// each one is an error line naming the client. `options` are the server's
+/// own (e.g. --threads).
+inline void expect_resets_are_counted_when_quiet(const program& server,
+                                                 std::vector<std::string> options = {}) {
+  using namespace std::chrono_literals;
+  constexpr int resets = 3;
+  for (const bool quiet : {true, false}) {
+    auto with = options;
+    if (quiet) {
+      with.emplace_back("--quiet");
+    }
+    auto started = start_server(server, with);
+    for (int i = 0; i < resets; ++i) {
+      test_client crashing{"127.0.0.1", started.port};
+      crashing.send("boom");
+      EXPECT_EQ(crashing.receive_exactly(4), "boom");
+      crashing.reset();  // RST: the server's next read fails with ECONNRESET.
+    }
+    // The server must have read the resets before the signal, which stops
+    // its loop at once. Without --quiet the error lines say when; with it,
+    // nothing does, so give it a generous moment (a loaded CI machine).
+    if (quiet) {
+      std::this_thread::sleep_for(1s);
+    } else {
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (std::ranges::count(started.process->stderr_text(), '\n') < resets &&
+             std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(20ms);
+      }
+    }
+    started.process->send_signal(SIGINT);
+    const auto lines = started.process->read_remaining_lines();
+    EXPECT_EQ(started.process->wait(), 0);
+    const std::string errors = started.process->stderr_text();
+    const auto logged = std::count(errors.begin(), errors.end(), '\n');
+    const std::string count_line = "Clients that reset their connection: " + std::to_string(resets);
+    if (quiet) {
+      EXPECT_EQ(logged, 0) << errors;
+      ASSERT_FALSE(lines.empty());
+      EXPECT_EQ(lines.back(), count_line);
+    } else {
+      EXPECT_EQ(logged, resets) << errors;
+      EXPECT_NE(errors.find("Connection reset by peer"), std::string::npos) << errors;
+      EXPECT_EQ(std::ranges::find(lines, count_line), lines.end()) << "the count is for --quiet";
+    }
+  }
 }
 
 // A server with a connection limit learns that a slot is free only once it

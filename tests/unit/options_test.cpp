@@ -51,7 +51,7 @@ TEST(CommandLine, HelpExitsWithZero) {
 TEST(CommandLine, BadOptionsExitWithTwoAndSayWhy) {
   for (const auto& args : std::vector<std::vector<const char*>>{
            {"--no-such-option"}, {"--port", "70000"}, {"--port", "-1"},
-           {"--port", "http"}, {"--port"}, {"extra"}}) {
+           {"--port", "http"}, {"--port"}, {"--port", ""}, {"--port", " 80"}, {"extra"}}) {
     sandbox::command_line cli{"test"};
     cli.add_server_options();
     ::testing::internal::CaptureStderr();

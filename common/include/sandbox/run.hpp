@@ -25,8 +25,12 @@ namespace sandbox {
 ///
 /// The loop runs on the calling thread only, as asyncio's does, and says so
 /// with mark_single_threaded(): servers on it then need no strands.
+/// `after_run`, if given, is called with the status once the loop has
+/// stopped but before it is destroyed (see run_on_threads()): the place to
+/// print what the handlers counted.
 /// \return the process exit status.
-int run(std::function<asio::awaitable<void>()> main);
+int run(std::function<asio::awaitable<void>()> main,
+        const std::function<void(int status)>& after_run = {});
 
 /// run(), except that SIGINT and SIGTERM no longer stop the loop: `main`
 /// catches them itself (with an `asio::signal_set` made before it says it

@@ -109,6 +109,22 @@ class server : public std::enable_shared_from_this<server> {
   /// (`Server.abort_clients()`). Safe from any thread.
   void abort_clients();
 
+  /// Whether a stream handler (start_server()) that ends because its client
+  /// reset the connection is logged on stderr, as asyncio logs it: on by
+  /// default. A server under load (`--quiet`) turns it off: a benchmark's
+  /// churn resets thousands of connections, which is the clients' business,
+  /// not the operator's. Every such reset is counted either way.
+  void set_log_client_resets(bool on) noexcept { log_client_resets_.store(on); }
+
+  /// Whether resets are logged (see set_log_client_resets()).
+  [[nodiscard]] bool logs_client_resets() const noexcept { return log_client_resets_.load(); }
+
+  /// Stream handlers ended by their client's reset. Counted by start_server().
+  [[nodiscard]] std::size_t client_resets() const noexcept { return client_resets_.load(); }
+
+  /// Counts one client reset. Called by start_server()'s handler wrapper.
+  void count_client_reset() noexcept { client_resets_.fetch_add(1, std::memory_order_relaxed); }
+
   /// Remembers a connection's transport for close_clients() and
   /// abort_clients(). Called by transport::start().
   void track(const std::shared_ptr<transport>& client);
@@ -138,6 +154,8 @@ class server : public std::enable_shared_from_this<server> {
   std::vector<tcp::acceptor> acceptors_;
   std::vector<tcp::endpoint> endpoints_;
   std::atomic<bool> serving_{true};
+  std::atomic<bool> log_client_resets_{true};
+  std::atomic<std::size_t> client_resets_{0};
 
   mutable std::mutex mutex_;  // guards what follows, touched from every connection
   std::size_t active_ = 0;

@@ -144,6 +144,7 @@ class transport : public std::enable_shared_from_this<transport> {
   tcp::endpoint peer_;
   tcp::endpoint local_;
   state state_ = state::open;
+  std::error_code lost_error_;  // Set by fatal_error(): why the connection ends.
 
   // Reading. One read is in flight at a time, into read_buffer_. What it
   // brings is delivered at once, or held there while reading is paused (no
