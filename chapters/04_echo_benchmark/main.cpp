@@ -237,7 +237,7 @@ void consume_echo(std::string& received, std::size_t length, std::string_view me
                         " instead of the echo";
     // Only a reply that is the echo behind a few bytes gets the hint.
     if (const auto seems = apparent_prefix(reply, message)) {
-      error += "; it puts " + quote_reply(*seems) + " before it: pass --prefix " + *seems;
+      error += "; it is the echo behind " + quote_reply(*seems) + ": pass that with --prefix";
     }
     throw std::runtime_error{error};
   }

@@ -198,7 +198,8 @@ TEST(ch04_echo_bench, refuses_replies_that_are_not_echoes) {
   EXPECT_EQ(run.status, 1);
   // It quotes the reply and, since it is the echo behind "echo:", says so.
   EXPECT_NE(run.errors.find("error: the server answered \"echo:"), std::string::npos) << run.errors;
-  EXPECT_NE(run.errors.find("instead of the echo; it puts \"echo:\" before it: pass --prefix echo:\n"),
+  EXPECT_NE(run.errors.find("instead of the echo; it is the echo behind \"echo:\": pass that with "
+                            "--prefix\n"),
             std::string::npos) << run.errors;
 }
 
