@@ -635,7 +635,12 @@ int run_benchmark(const ch04::bench_options& options) {
   ch04::bench_results results;
   std::exception_ptr control_failure;
   asio::co_spawn(control_context, measure(control, run, results),
-                 [&](std::exception_ptr failure) { control_failure = failure; });
+                 [&](std::exception_ptr failure) {
+                   control_failure = failure;
+                   // measure() cancels the signal wait when it ends well; if
+                   // it threw, that wait alone would keep run() from returning.
+                   control.signals.cancel();
+                 });
   control_context.run();
   // Connections that did not finish in time: stopping an io_context
   // abandons its coroutines where they wait; they are destroyed, closing

@@ -338,6 +338,22 @@ TEST(ch04_echo_bench, fails_clearly_when_the_server_dies) {
   EXPECT_NE(load.stderr_text().find("error: "), std::string::npos) << load.stderr_text();
 }
 
+TEST(ch04_echo_bench, fails_clearly_when_the_server_pid_is_gone) {
+  // A --server-pid whose process ends (and is reaped) during the run: its
+  // CPU time cannot be read. The run must end with status 1 and say so, not
+  // wait forever for a signal.
+  auto server = start_server(epoll_server);
+  child_process gone{{"/bin/sleep", "0.3"}};
+  const auto pid = std::to_string(gone.pid());
+  child_process load{{SANDBOX_CH04_EXE, "--host", "127.0.0.1", "--port",
+                      std::to_string(server.port), "--warmup", "0.1", "--duration", "1",
+                      "--server-pid", pid, "--quiet"}};
+  EXPECT_EQ(gone.wait(), 0);
+  EXPECT_EQ(load.wait(20s), 1);
+  EXPECT_NE(load.stderr_text().find("error: cannot read the CPU time of process " + pid),
+            std::string::npos) << load.stderr_text();
+}
+
 TEST(ch04_echo_bench, says_when_nobody_listens) {
   // A port that was free a moment ago: bound, then closed.
   auto server = start_server(epoll_server);
