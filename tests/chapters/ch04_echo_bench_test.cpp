@@ -13,11 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
+#include <array>
 #include <csignal>
+#include <optional>
 #include <regex>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 namespace sandbox::testing {
 namespace {
@@ -94,11 +96,15 @@ class scripted_server {
           // Blocking: the load generator always reads its echoes.
           [[maybe_unused]] const auto sent =
               ::send(fds[i].fd, answer.data(), answer.size(), MSG_NOSIGNAL);
+        } else {  // The client has gone: poll() skips a negative descriptor.
+          ::close(std::exchange(fds[i].fd, -1));
         }
       }
     }
     for (std::size_t i = 1; i < fds.size(); ++i) {
-      ::close(fds[i].fd);
+      if (fds[i].fd >= 0) {
+        ::close(fds[i].fd);
+      }
     }
   }
 
@@ -281,6 +287,30 @@ TEST(ch04_echo_bench, waits_for_the_last_echoes_no_longer_than_the_stall) {
   EXPECT_GE(json_number(run.json(), "unanswered_oldest_us"), 2e6) << run.json();
   EXPECT_GE(json_number(run.json(), "latency_max_us"),
             json_number(run.json(), "unanswered_oldest_us")) << run.json();
+}
+
+TEST(ch04_echo_bench, a_ctrl_c_ends_the_wait_for_the_last_echoes) {
+  // With --stall 30 the end of the run would wait up to 30 s for echoes
+  // from a server that stopped answering; Ctrl-C there ends the wait and
+  // the run reports them, younger than --stall: unanswered, not stalled.
+  scripted_server server{{.echo_for = 100ms, .reply = {}}};
+  child_process load{{SANDBOX_CH04_EXE, "--host", "127.0.0.1", "--port",
+                      std::to_string(server.port()), "--warmup", "0.1", "--duration", "0.3",
+                      "--stall", "30"}};
+  // The window is over once the last progress line is out (stderr is a
+  // file here: one line per update).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (load.stderr_text().find("measuring   0.3/0.3 s") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  load.send_signal(SIGINT);
+  const auto lines = load.read_remaining_lines(10s);
+  EXPECT_EQ(load.wait(10s), 0) << load.stderr_text();
+  EXPECT_NE(line_starting(lines, "Unanswered:      10 requests, oldest waited "), "")
+      << ::testing::PrintToString(lines);
+  EXPECT_EQ(line_starting(lines, "Interrupted"), "");  // The window itself was whole.
+  EXPECT_EQ(load.stderr_text().find("error"), std::string::npos) << load.stderr_text();
 }
 
 TEST(ch04_echo_bench, pipelines_large_messages_without_deadlock) {
