@@ -136,7 +136,12 @@ bench_run run_bench(unsigned short port, std::vector<std::string> options) {
   return result;
 }
 
-const std::vector<std::string> short_run = {"--duration", "0.4", "--warmup", "0.1", "--quiet"};
+// A generous --stall: these runs check healthy servers, and a sanitizer
+// build on a loaded machine can keep a healthy echo waiting over a second
+// (four 256 KiB messages in flight per connection did, under ThreadSanitizer
+// with other tests running). The stall tests below use the default.
+const std::vector<std::string> short_run = {"--duration", "0.4", "--warmup", "0.1", "--quiet",
+                                            "--stall", "30"};
 
 std::vector<std::string> with(std::vector<std::string> options,
                               const std::vector<std::string>& more) {
@@ -316,10 +321,12 @@ TEST(ch04_echo_bench, a_ctrl_c_ends_the_wait_for_the_last_echoes) {
 TEST(ch04_echo_bench, pipelines_large_messages_without_deadlock) {
   // 4 x 256 KiB in flight per connection is more than the socket buffers
   // hold: with one coroutine both writing and reading, client and server
-  // would each wait for the other to read.
+  // would each wait for the other to read. A second measured, not 0.4: a
+  // sanitizer build on a loaded machine echoes only a few of these in 0.4 s.
   auto server = start_server(epoll_server);
-  const auto run = run_bench(server.port, with(short_run, {"--connections", "3", "--size",
-                                                           "262144", "--pipeline", "4", "--json"}));
+  const auto run = run_bench(server.port, {"--duration", "1", "--warmup", "0.1", "--quiet",
+                                           "--stall", "30", "--connections", "3", "--size",
+                                           "262144", "--pipeline", "4", "--json"});
   ASSERT_EQ(run.status, 0) << run.errors;
   expect_sane_figures(run.json(), 3);
 }
@@ -349,7 +356,7 @@ TEST(ch04_echo_bench, prints_a_human_report) {
 
 TEST(ch04_echo_bench, shows_progress_unless_quiet) {
   auto server = start_server(epoll_server);
-  const auto run = run_bench(server.port, {"--duration", "1.2", "--warmup", "0.2"});
+  const auto run = run_bench(server.port, {"--duration", "1.2", "--warmup", "0.2", "--stall", "30"});
   ASSERT_EQ(run.status, 0) << run.errors;
   // stderr is a file here, not a terminal: one line per update.
   EXPECT_NE(run.errors.find("warm-up"), std::string::npos) << run.errors;
