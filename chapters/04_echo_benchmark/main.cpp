@@ -134,6 +134,8 @@ struct connection_state {
   static constexpr auto not_waiting = clock_type::time_point::max();
   std::deque<clock_type::time_point> sent_at;
   std::atomic<clock_type::time_point> waiting_since{not_waiting};
+  // One plain store per send and per echo: no lock on the hot path.
+  static_assert(std::atomic<clock_type::time_point>::is_always_lock_free);
 
   void sent(clock_type::time_point at) {
     if (sent_at.empty()) {
