@@ -245,7 +245,8 @@ double seconds_in(const std::string& text) {
   }
   const double value = std::stod(match[1].str());
   const std::string unit = match[2].str();
-  return unit == "s" ? value : unit == "ms" ? value / 1e3 : unit == "us" ? value / 1e6 : value / 1e9;
+  const double per_second = unit == "s" ? 1 : unit == "ms" ? 1e3 : unit == "us" ? 1e6 : 1e9;
+  return value / per_second;
 }
 
 std::string line_starting(const std::vector<std::string>& lines, const std::string& start) {
@@ -356,7 +357,8 @@ TEST(ch04_echo_bench, prints_a_human_report) {
 
 TEST(ch04_echo_bench, shows_progress_unless_quiet) {
   auto server = start_server(epoll_server);
-  const auto run = run_bench(server.port, {"--duration", "1.2", "--warmup", "0.2", "--stall", "30"});
+  const auto run =
+      run_bench(server.port, {"--duration", "1.2", "--warmup", "0.2", "--stall", "30"});
   ASSERT_EQ(run.status, 0) << run.errors;
   // stderr is a file here, not a terminal: one line per update.
   EXPECT_NE(run.errors.find("warm-up"), std::string::npos) << run.errors;
