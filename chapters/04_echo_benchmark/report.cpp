@@ -2,8 +2,10 @@
 
 #include "sandbox/console.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <iostream>
 #include <string_view>
 #include <utility>
 
@@ -39,6 +41,23 @@ std::string human(nanoseconds value) {
     return fixed(ns / 1e6, ns < 1e7 ? 2 : 1) + " ms";
   }
   return fixed(ns / 1e9, 2) + " s";
+}
+
+// A number of seconds as the user wrote it: "1", "0.25".
+std::string option_seconds(double value) {
+  std::array<char, 64> text{};
+  std::snprintf(text.data(), text.size(), "%g", value);
+  return text.data();
+}
+
+std::string requests(std::uint64_t count) {
+  return std::to_string(count) + (count == 1 ? " request" : " requests");
+}
+
+// The slowest request: the slowest echo measured, or a longer wait that the
+// histogram does not hold (an echo later than --stall, or none at all).
+nanoseconds max_latency(const bench_results& results) {
+  return std::max(results.latency.max(), results.longest_wait);
 }
 
 double requests_per_second(const bench_results& results) {
@@ -87,6 +106,10 @@ void print_report(const bench_options& options, const bench_results& results) {
   if (results.interrupted) {
     sandbox::println("Interrupted: the figures cover the part measured before Ctrl-C.");
   }
+  if (results.stopped_by_stall) {
+    sandbox::println("Stopped early: a request waited longer than ", option_seconds(options.stall),
+                     " s for its echo; the figures cover the part measured before.");
+  }
   sandbox::println("Requests:        ", latency.count(), " in ",
                    fixed(results.elapsed.count(), 2), " s");
   sandbox::println("Requests/s:      ", fixed(requests_per_second(results), 0));
@@ -96,7 +119,11 @@ void print_report(const bench_options& options, const bench_results& results) {
   for (const auto& [name, percent] : percentiles) {
     sandbox::println("  ", name, std::string(14 - name.size(), ' '), human(latency.percentile(percent)));
   }
-  sandbox::println("  max           ", human(latency.max()));
+  sandbox::println("  max           ", human(max_latency(results)));
+  if (results.unanswered > 0) {
+    sandbox::println("Unanswered:      ", requests(results.unanswered), ", oldest waited ",
+                     human(results.oldest_unanswered));
+  }
 
   const double client_busy = utilization(results.client_cpu.total(), results);
   sandbox::println("Load generator:  ", fixed(100 * client_busy, 0), "% of a core, ",
@@ -144,7 +171,12 @@ void print_json(const bench_options& options, const bench_results& results) {
     }
     field(key, fixed(microseconds(latency.percentile(percent)), 3));
   }
-  field("latency_max_us", fixed(microseconds(latency.max()), 3));
+  field("latency_max_us", fixed(microseconds(max_latency(results)), 3));
+  field("stall_s", fixed(options.stall, 3));
+  field("stopped_by_stall", results.stopped_by_stall ? "true" : "false");
+  field("stalled", std::to_string(results.stalled));
+  field("unanswered", std::to_string(results.unanswered));
+  field("unanswered_oldest_us", fixed(microseconds(results.oldest_unanswered), 3));
   field("client_cpu_s", fixed(seconds(results.client_cpu.total()), 3));
   if (results.server_cpu) {
     const auto& cpu = *results.server_cpu;
@@ -155,6 +187,12 @@ void print_json(const bench_options& options, const bench_results& results) {
     field("server_cpu_us_per_echo", fixed(microseconds(per_echo(cpu.total(), results)), 4));
   }
   sandbox::println(json, "}");
+}
+
+void print_stall_error(const bench_options& options, const bench_results& results) {
+  std::cerr << "error: " << requests(results.stalled) << " waited longer than "
+            << option_seconds(options.stall) << " s for "
+            << (results.stalled == 1 ? "its" : "their") << " echo: the server stalled\n";
 }
 
 }  // namespace ch04

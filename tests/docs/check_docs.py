@@ -88,18 +88,34 @@ def run_ch03_against_ch02(bin_dir):
 
 
 def run_ch04_against_ch02(bin_dir, command):
-    """The page's ch04_echo_bench command against chapter 02, briefly."""
+    """The page's ch04_echo_bench command against chapter 02, briefly. A
+    command with --stall is the page's stall: chapter 02 is stopped (SIGSTOP)
+    two seconds in, and the load generator must fail, its error line shown
+    after the report."""
     server, first, port = start_server([str(bin_dir / "ch02_stream_echo_server"), "--quiet"])
     command = command.replace("$(pidof ch02_stream_echo_server)", str(server.pid))
     argv = shlex.split(command[2:])
+    stall = "--stall" in argv
     # Same options, shorter: the shape of the report does not depend on it.
     for option, short in (("--duration", "0.5"), ("--warmup", "0.2")):
-        if option in argv:
+        if option in argv and not stall:
             argv[argv.index(option) + 1] = short
     argv = [str(bin_dir / argv[0]), *argv[1:], "--port", str(port), "--quiet"]
-    bench = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    if not stall:
+        bench = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+        finish(server, first, signal.SIGINT)
+        return bench.stdout.splitlines(), port
+    bench = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    server.send_signal(signal.SIGSTOP)
+    try:
+        out, err = bench.communicate(timeout=60)
+    finally:
+        server.send_signal(signal.SIGCONT)
     finish(server, first, signal.SIGINT)
-    return bench.stdout.splitlines(), port
+    if bench.returncode != 1:
+        raise RuntimeError(f"the stalled run ended with status {bench.returncode}: {err}")
+    return out.splitlines() + err.splitlines(), port
 
 
 def read_until(process, suffix, lines):
