@@ -254,7 +254,7 @@ TEST(ChatServer, ANonReaderIsDroppedAfterTheSlowTimeoutAndTheRoomGoesOn) {
   EXPECT_EQ(talker.line(), "* guest4 joined");
   EXPECT_EQ(listener.line(), "* guest4 joined");
 
-  // 13 MB: more than the kernel's buffers hold for a client that does not
+  // 12 MB: more than the kernel's buffers hold for a client that does not
   // read (about 4 MB on loopback), so guest1 and guest4 go past the bound.
   constexpr std::size_t lines = 128 * 1024;
   const std::string text = numbered_lines(lines);
