@@ -387,7 +387,8 @@ TEST(ChatServer, TheConsoleShowsAClientsControlCharactersEscaped) {
     const auto line = server.process->read_line(20s);
     ASSERT_TRUE(line) << "the console never showed guest1's line";
     if (const auto at = line->find("] guest1: "); at != std::string::npos) {
-      EXPECT_EQ(line->substr(at + 2), R"(guest1: hi\x1b]0;owned\x07\x1b[2J\rguest9: forged \\ line)");
+      EXPECT_EQ(line->substr(at + 2),
+                R"(guest1: hi\x1b]0;owned\x07\x1b[2J\rguest9: forged \\ line)");
       break;
     }
   }
