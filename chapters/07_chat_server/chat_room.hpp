@@ -33,8 +33,9 @@ struct queue_limits {
   /// Bytes that may wait in the server for one member (`--max-queue`).
   /// Past it, whoever sends to the member waits.
   std::size_t max_queue = 64 * 1024;
-  /// How long a member may stay past max_queue (`--slow-timeout`) before
-  /// it is disconnected; also how long it then gets to read its goodbye.
+  /// How long a member past max_queue gets to drain its queue (to a
+  /// quarter of max_queue) before it is disconnected (`--slow-timeout`);
+  /// also how long it then gets to read its goodbye.
   std::chrono::steady_clock::duration slow_timeout = std::chrono::seconds{10};
 };
 
@@ -68,7 +69,7 @@ class member : public std::enable_shared_from_this<member> {
 
   /// On the member's strand: returns once what waits for this member is
   /// back within max_queue, or once the member has been disconnected for
-  /// staying past it longer than slow_timeout.
+  /// not catching up within slow_timeout.
   asio::awaitable<void> wait_until_caught_up();
 
  private:

@@ -14,7 +14,7 @@
 // only on its own strand: others post to it. And what waits in the server
 // for one member is bounded: past --max-queue bytes, whoever sends to it
 // waits (back-pressure: TCP then holds the sender's next lines, in the
-// sender's own kernel buffers); a member that stays past the bound for
+// sender's own kernel buffers); a member that does not catch up within
 // --slow-timeout seconds is disconnected, and the senders go on.
 //
 // Run it, then from two or more terminals: nc localhost 2222
@@ -99,8 +99,8 @@ int main(int argc, char* argv[]) {
   double slow_timeout = 10;
   cli.app()
       .add_option("--slow-timeout", slow_timeout,
-                  "Seconds a client may stay past --max-queue, holding up its senders, before "
-                  "it is disconnected")
+                  "Seconds a client past --max-queue gets to catch up, while its senders wait, "
+                  "before it is disconnected")
       ->check(sandbox::seconds_between(0.001, 3600))
       ->capture_default_str();
   cli.parse(argc, argv);
