@@ -9,11 +9,13 @@
 //   guest1's strand ──say──► room (mutex) ──post──► guest2's strand ──► queue ──► socket
 //                                         └─post──► guest3's strand ──► queue ──► socket
 //
-// Two rules keep it correct and fair. Shared state (the member list) is
-// touched under a mutex, briefly. A connection's own state (its writer) is
-// touched only on its own strand: others post to it. And a member that stops
-// reading cannot stall the room nor grow the server's memory: its outgoing
-// queue is bounded, and past the bound it is disconnected.
+// Two rules keep it correct. Shared state (the member list) is touched
+// under a mutex, briefly. A connection's own state (its writer) is touched
+// only on its own strand: others post to it. And what waits in the server
+// for one member is bounded: past --max-queue bytes, whoever sends to it
+// waits (back-pressure: TCP then holds the sender's next lines, in the
+// sender's own kernel buffers); a member that does not catch up within
+// --slow-timeout seconds is disconnected, and the senders go on.
 //
 // Run it, then from two or more terminals: nc localhost 2222
 #include "chat_room.hpp"
@@ -24,6 +26,7 @@
 #include "sandbox/run.hpp"
 #include "sandbox/streams.hpp"
 
+#include <chrono>
 #include <string>
 
 namespace {
@@ -32,11 +35,11 @@ namespace {
 // One client, from joining to leaving. Its coroutine runs on the
 // connection's strand, like the member's deliveries.
 asio::awaitable<void> chat_session(sandbox::stream_reader reader, sandbox::stream_writer writer,
-                                   chapter07::chat_room& room, std::size_t max_queue) {
+                                   chapter07::chat_room& room, chapter07::queue_limits limits) {
   const auto strand = co_await asio::this_coro::executor;
   const auto number = room.counters().total.fetch_add(1, std::memory_order_relaxed) + 1;
   const auto self = std::make_shared<chapter07::member>("guest" + std::to_string(number), writer,
-                                                        strand, max_queue, room);
+                                                        strand, limits, room);
   room.join(self);
   try {
     for (;;) {
@@ -48,25 +51,26 @@ asio::awaitable<void> chat_session(sandbox::stream_reader reader, sandbox::strea
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
         line.pop_back();
       }
-      room.say(*self, line);
+      co_await room.say(*self, line);  // Returns once nobody is past the bound.
     }
   } catch (const sandbox::limit_overrun_error&) {
     // Longer than the reader's limit (64 KiB): not a chat line. A real
     // server would make the limit an option (chapter 09 does).
     writer.write("* your line is too long; goodbye\n");
   } catch (const std::system_error&) {
-    // Reset by the client, or disconnected by the room for being slow: a
-    // normal way for a chat connection to end, not worth an error line.
+    // Reset by the client: a normal way for a chat connection to end, not
+    // worth an error line. (A member dropped for being slow reads end of
+    // file here: the room closed its connection.)
   }
   room.leave(*self, "left");
 }
 //! [session]
 
 asio::awaitable<void> serve(sandbox::server_options options, std::size_t threads,
-                            chapter07::chat_room& room, std::size_t max_queue) {
+                            chapter07::chat_room& room, chapter07::queue_limits limits) {
   auto server = co_await sandbox::start_server(
-      [&room, max_queue](sandbox::stream_reader reader, sandbox::stream_writer writer) {
-        return chat_session(std::move(reader), std::move(writer), room, max_queue);
+      [&room, limits](sandbox::stream_reader reader, sandbox::stream_writer writer) {
+        return chat_session(std::move(reader), std::move(writer), room, limits);
       },
       options.host, options.port);
   sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
@@ -82,19 +86,31 @@ int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 07: a chat server on a pool of threads"};
   const auto& options = cli.add_server_options();
   const auto& threads = cli.add_threads_option();
-  std::size_t max_queue = 64 * 1024;
+  chapter07::queue_limits limits;
   cli.app()
-      .add_option("--max-queue", max_queue,
-                  "Bytes that may wait to be sent to one client; a client further behind is "
-                  "disconnected")
+      .add_option("--max-queue", limits.max_queue,
+                  "Bytes that may wait to be sent to one client; past it, senders wait for it")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 30))
       ->capture_default_str();
+  // 10 s: long enough for a client that is briefly busy (a terminal paused
+  // for a moment, a lost packet's retransmissions: 1 s, then 2, then 4) to
+  // read on, and as NATS's default write deadline. Short enough that the
+  // room, which waits meanwhile, is not stalled for long by a dead client.
+  double slow_timeout = 10;
+  cli.app()
+      .add_option("--slow-timeout", slow_timeout,
+                  "Seconds a client past --max-queue gets to catch up, while its senders wait, "
+                  "before it is disconnected")
+      ->check(sandbox::seconds_between(0.001, 3600))
+      ->capture_default_str();
   cli.parse(argc, argv);
+  limits.slow_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>{slow_timeout});
 
   chapter07::chat_counters counters;
   chapter07::chat_room room{counters, options.quiet};
   return sandbox::run_on_threads(
-      threads, [&] { return serve(options, threads, room, max_queue); },
+      threads, [&] { return serve(options, threads, room, limits); },
       [&](int status) {
         if (status == 0) {
           sandbox::println("Chatters: ", counters.total.load(), " total, ",

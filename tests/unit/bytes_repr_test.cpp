@@ -43,4 +43,28 @@ TEST(BytesRepr, KeepsEmbeddedNulBytes) {
   EXPECT_EQ(sandbox::bytes_repr(std::string_view{"a\0b", 3}), R"(b'a\x00b')");
 }
 
+// printable(): the same escapes, no quotes, for a console line. Chapter 07
+// prints chat text with it, so that a client's bytes cannot drive the
+// operator's terminal.
+TEST(Printable, EscapesWhatATerminalWouldActOn) {
+  EXPECT_EQ(sandbox::printable("hi\x1b]0;owned\x07\x1b[2J"), R"(hi\x1b]0;owned\x07\x1b[2J)");
+  EXPECT_EQ(sandbox::printable("ok\rguest9: forged\n"), R"(ok\rguest9: forged\n)");
+  EXPECT_EQ(sandbox::printable(std::string_view{"\0\t\x7f\x80\xff", 5}), R"(\x00\t\x7f\x80\xff)");
+}
+
+TEST(Printable, KeepsPrintableAsciiAndQuotesButEscapesTheBackslash) {
+  EXPECT_EQ(sandbox::printable("hello, anyone here?"), "hello, anyone here?");
+  EXPECT_EQ(sandbox::printable(R"(it's "quoted")"), R"(it's "quoted")");
+  EXPECT_EQ(sandbox::printable(R"(typed \x1b)"), R"(typed \\x1b)");
+  EXPECT_EQ(sandbox::printable(""), "");
+}
+
+TEST(Printable, IsBytesReprWithoutTheQuotesForEveryByteValue) {
+  for (int value = 0; value < 256; ++value) {
+    const std::string byte(1, static_cast<char>(value));
+    const std::string repr = sandbox::bytes_repr(byte);
+    EXPECT_EQ(sandbox::printable(byte), repr.substr(2, repr.size() - 3)) << "byte " << value;
+  }
+}
+
 }  // namespace
