@@ -223,8 +223,27 @@ class refusal : public std::enable_shared_from_this<refusal> {
 
 }  // namespace
 
-server::listening_socket::listening_socket(tcp::acceptor socket, const asio::any_io_executor& strand)
-    : acceptor{std::move(socket)}, back_off{strand}, log_timer{strand} {}
+namespace detail {
+
+// One listening socket and what its accept loop keeps. Touched only on the
+// server's strand.
+struct listening_socket {
+  listening_socket(tcp::acceptor socket, const asio::any_io_executor& strand)
+      : acceptor{std::move(socket)}, back_off{strand}, log_timer{strand} {}
+
+  tcp::acceptor acceptor;
+  tcp::endpoint peer;           // filled in by the pending async_accept
+  bool accepting = false;       // an async_accept is pending
+  asio::steady_timer back_off;  // waits after an accept error
+  // The accept-failure log: one line at the first failure, then at most one
+  // a second, with the number of failures since the last line.
+  asio::steady_timer log_timer;
+  bool log_window_open = false;  // a failure was logged less than a second ago
+  std::size_t unlogged_failures = 0;
+  std::error_code last_failure;
+};
+
+}  // namespace detail
 
 server::server(asio::any_io_executor executor, connection_handler on_connection,
                executor_picker pick)
@@ -614,7 +633,7 @@ void server::drain_and_stop_listening(std::size_t index) {
 void server::finish_close_if_done() {
   // wait_closed() may finish only once no accept can bring another
   // connection: the queues are drained and every cancelled accept is back.
-  if (!stopped_listening_ || std::ranges::any_of(listeners_, &listening_socket::accepting)) {
+  if (!stopped_listening_ || std::ranges::any_of(listeners_, &detail::listening_socket::accepting)) {
     return;
   }
   {

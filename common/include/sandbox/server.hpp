@@ -19,6 +19,10 @@ namespace sandbox {
 
 class transport;
 
+namespace detail {
+struct listening_socket;  // One listening socket's accept loop (server.cpp).
+}  // namespace detail
+
 /// The counterpart of `asyncio.Server`, returned by create_server() and
 /// start_server(): it listens on every address a host name resolves to, all
 /// on the same port, and hands each accepted connection to its own strand
@@ -143,23 +147,6 @@ class server : public std::enable_shared_from_this<server> {
   void detach();
 
  private:
-  /// One listening socket and what its accept loop keeps. Touched only on
-  /// the server's strand.
-  struct listening_socket {
-    listening_socket(tcp::acceptor socket, const asio::any_io_executor& strand);
-
-    tcp::acceptor acceptor;
-    tcp::endpoint peer;             // filled in by the pending async_accept
-    bool accepting = false;         // an async_accept is pending
-    asio::steady_timer back_off;    // waits after an accept error
-    // The accept-failure log: one line at the first failure, then at most
-    // one a second, with the number of failures since the last line.
-    asio::steady_timer log_timer;
-    bool log_window_open = false;   // a failure was logged less than a second ago
-    std::size_t unlogged_failures = 0;
-    std::error_code last_failure;
-  };
-
   void accept_next(std::size_t index);
   asio::any_io_executor connection_executor();
   void on_accept(std::size_t index, std::error_code error, tcp::socket socket);
@@ -181,7 +168,7 @@ class server : public std::enable_shared_from_this<server> {
   executor_picker pick_;                 // empty: use io_executor_
   asio::strand<asio::any_io_executor> strand_;  // serialises the acceptors
   connection_handler on_connection_;
-  std::vector<listening_socket> listeners_;      // complete before the first accept; never resized
+  std::vector<detail::listening_socket> listeners_;      // complete before the first accept; never resized
   std::vector<tcp::endpoint> endpoints_;
   std::atomic<bool> serving_{true};
   bool stopped_listening_ = false;       // strand only: close() has drained the queues
