@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <functional>
 #include <cstring>
 #include <iostream>
 #include <optional>
@@ -70,7 +72,8 @@ struct flood_reply {
 // served client keeps its slot, a refused one does not hurry the server.
 // Plain POSIX sockets: test_client blocks, and 3000 threads would be absurd.
 std::vector<flood_reply> flood(unsigned short port, std::size_t count, const std::string& say,
-                               std::size_t wanted, std::chrono::seconds patience) {
+                               std::size_t wanted, std::chrono::seconds patience,
+                               const std::function<void()>& before_closing = [] {}) {
   struct client {
     int fd;
     clock_type::time_point connected;
@@ -131,6 +134,7 @@ std::vector<flood_reply> flood(unsigned short port, std::size_t count, const std
   while (replied < wanted && clock_type::now() < deadline) {
     pump(20);
   }
+  before_closing();
   std::vector<flood_reply> replies;
   for (std::size_t i = 0; i < clients.size(); ++i) {
     ::close(clients[i].fd);
@@ -139,6 +143,16 @@ std::vector<flood_reply> flood(unsigned short port, std::size_t count, const std
                        clients[i].waited.value_or(0)});
   }
   return replies;
+}
+
+// How many descriptors process `pid` has open.
+std::size_t open_descriptors(int pid) {
+  std::size_t count = 0;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator{"/proc/" + std::to_string(pid) + "/fd"}) {
+    ++count;
+  }
+  return count;
 }
 
 // Makes sure this test process may open `needed` descriptors.
@@ -377,24 +391,24 @@ TEST(RobustServer, AShutdownServesEveryConnectionAlreadyMadeEvenThoseNotYetAccep
   // handshake is complete, their connect() returned, their lines are sent.
   // A server that closed its listening socket first would reset them.
   constexpr int runs = 30;
-  constexpr int clients = 50;
+  constexpr std::size_t clients = 50;
   std::size_t lost = 0;
   std::vector<double> exits;
   for (int run = 0; run < runs; ++run) {
     auto server = start_robust({"--quiet"});
     std::vector<test_client> connections;
     std::vector<std::string> sent;
-    for (int c = 0; c < clients; ++c) {
-      sent.push_back(numbered_lines(c, 200, 24));
+    for (std::size_t c = 0; c < clients; ++c) {
+      sent.push_back(numbered_lines(static_cast<int>(c), 200, 24));
       connections.emplace_back("127.0.0.1", server.port);
       connections.back().send(sent.back());
       connections.back().shutdown_write();
     }
     server.process->send_signal(SIGTERM);
     const auto start = clock_type::now();
-    for (int c = 0; c < clients; ++c) {
+    for (std::size_t c = 0; c < clients; ++c) {
       try {
-        lost += connections[c].receive_until_eof(10s) == sent[c] ? 0 : 1;
+        lost += connections[c].receive_until_eof(10s) == sent[c] ? 0U : 1U;
       } catch (const std::runtime_error& error) {  // A reset, typically.
         ++lost;
       }
@@ -437,7 +451,10 @@ TEST(RobustServer, AFloodIsRefusedPromptlyWithoutRunningOutOfDescriptors) {
   auto server = start_server(limited, {"--quiet"});
   const std::size_t limit = limit_in(server.process->read_line().value_or(""));
   ASSERT_EQ(limit, 512U);
-  const auto replies = flood(server.port, clients, "", clients - limit, 30s);
+  std::size_t descriptors = 0;
+  const auto replies = flood(server.port, clients, "", clients - limit, 30s, [&] {
+    descriptors = open_descriptors(server.process->pid());
+  });
   const std::string busy = "error: server busy (512 connections); try again later\n";
   std::vector<double> waits;
   std::size_t silent = 0;
@@ -455,7 +472,7 @@ TEST(RobustServer, AFloodIsRefusedPromptlyWithoutRunningOutOfDescriptors) {
   std::cout << "[ figures  ] " << clients << " clients at 1024 descriptors: " << waits.size()
             << " refused, waiting " << median(waits) << " s (median), " << longest
             << " s (longest) for the busy line; " << silent << " served; " << failures.size()
-            << " accept-failure line(s)\n";
+            << " accept-failure line(s); " << descriptors << " descriptors open at the end\n";
   EXPECT_EQ(waits.size(), clients - limit) << "some clients were left without an answer";
   EXPECT_EQ(silent, limit);
   EXPECT_TRUE(failures.empty()) << errors.substr(0, 2000);
@@ -484,9 +501,9 @@ TEST(RobustServer, AConnectionLimitBeyondTheDescriptorsIsLoweredWithAWarning) {
   std::size_t refused = 0;
   std::size_t hanging = 0;
   for (const auto& reply : replies) {
-    served += reply.line == "hi\n" ? 1 : 0;
-    refused += reply.line == busy ? 1 : 0;
-    hanging += reply.line.empty() ? 1 : 0;
+    served += reply.line == "hi\n" ? 1U : 0U;
+    refused += reply.line == busy ? 1U : 0U;
+    hanging += reply.line.empty() ? 1U : 0U;
   }
   std::cout << "[ figures  ] --max-connections 5000 at 1024 descriptors: limit " << limit << "; "
             << served << " served, " << refused << " refused, " << hanging << " without answer\n";
@@ -532,7 +549,7 @@ TEST(RobustServer, OutOfDescriptorsClientsAreStillRefusedAndFailuresLoggedOnceAS
   std::size_t refused = 0;
   for (std::size_t i = 1; i < clients.size(); ++i) {
     try {
-      refused += clients[i].receive_exactly(busy.size(), 5s) == busy ? 1 : 0;
+      refused += clients[i].receive_exactly(busy.size(), 5s) == busy ? 1U : 0U;
     } catch (const std::runtime_error& error) {
       ADD_FAILURE() << "client " << i << ": " << error.what();
     }
