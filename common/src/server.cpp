@@ -633,7 +633,8 @@ void server::drain_and_stop_listening(std::size_t index) {
 void server::finish_close_if_done() {
   // wait_closed() may finish only once no accept can bring another
   // connection: the queues are drained and every cancelled accept is back.
-  if (!stopped_listening_ || std::ranges::any_of(listeners_, &detail::listening_socket::accepting)) {
+  const auto accepting = [](const detail::listening_socket& socket) { return socket.accepting; };
+  if (!stopped_listening_ || std::ranges::any_of(listeners_, accepting)) {
     return;
   }
   {

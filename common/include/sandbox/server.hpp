@@ -168,7 +168,7 @@ class server : public std::enable_shared_from_this<server> {
   executor_picker pick_;                 // empty: use io_executor_
   asio::strand<asio::any_io_executor> strand_;  // serialises the acceptors
   connection_handler on_connection_;
-  std::vector<detail::listening_socket> listeners_;      // complete before the first accept; never resized
+  std::vector<detail::listening_socket> listeners_;  // filled before the first accept, then fixed
   std::vector<tcp::endpoint> endpoints_;
   std::atomic<bool> serving_{true};
   bool stopped_listening_ = false;       // strand only: close() has drained the queues
