@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <latch>
 #include <netdb.h>
 #include <sys/resource.h>
 #include <stdexcept>
@@ -427,6 +428,55 @@ TEST_F(LoopbackServer, AConnectionLimitBeyondTheOpenFileLimitIsLowered) {
   EXPECT_GE(limit, files.rlim_cur / 2);
   EXPECT_EQ(server->set_max_connections(10), 10U) << "a limit that fits is kept";
   server->close();
+}
+
+TEST(ServerOnAPool, CloseServesTheAcceptQueueWhileOtherThreadsRunConnections) {
+  // As CloseServesTheConnectionsStillInTheAcceptQueue, on a loop run by two
+  // threads, where connections run on strands: four rounds of 20 clients
+  // exercise accepts in flight; in the fifth, both threads are held while
+  // the clients connect and close() is called, so all 20 wait in the queue.
+  asio::io_context pool{2};
+  auto work = asio::make_work_guard(pool);
+  std::vector<std::jthread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&pool] { pool.run(); });
+  }
+  auto started = asio::co_spawn(
+      pool,
+      sandbox::create_server([] { return std::make_shared<recording_echo>(); }, "127.0.0.1", 0),
+      asio::use_future);
+  const auto server = started.get();
+  for (int round = 0; round < 5; ++round) {
+    const bool last = round == 4;
+    std::promise<void> release;
+    if (last) {
+      auto holding = std::make_shared<std::latch>(2);
+      const auto until = release.get_future().share();
+      for (int i = 0; i < 2; ++i) {
+        asio::post(pool, [until, holding] {
+          holding->count_down();
+          until.wait();
+        });
+      }
+      holding->wait();
+    }
+    std::vector<test_client> clients;
+    for (int i = 0; i < 20; ++i) {
+      clients.emplace_back("127.0.0.1", server->port());
+      clients.back().send("x");
+    }
+    if (last) {
+      server->close();
+      release.set_value();
+    }
+    for (auto& client : clients) {
+      EXPECT_EQ(client.receive_exactly(1), "x");
+    }
+  }
+  auto closed = asio::co_spawn(pool, server->wait_closed(), asio::use_future);
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
+  work.reset();
+  pool.stop();
 }
 
 }  // namespace
