@@ -441,6 +441,11 @@ TEST(ServerOnAPool, CloseServesTheAcceptQueueWhileOtherThreadsRunConnections) {
   for (int i = 0; i < 2; ++i) {
     threads.emplace_back([&pool] { pool.run(); });
   }
+  // Stops the loop before the threads are joined, even if a check throws.
+  struct stopper {
+    asio::io_context& loop;
+    ~stopper() { loop.stop(); }
+  } const stop_at_exit{pool};
   auto started = asio::co_spawn(
       pool,
       sandbox::create_server([] { return std::make_shared<recording_echo>(); }, "127.0.0.1", 0),
@@ -475,8 +480,6 @@ TEST(ServerOnAPool, CloseServesTheAcceptQueueWhileOtherThreadsRunConnections) {
   }
   auto closed = asio::co_spawn(pool, server->wait_closed(), asio::use_future);
   EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
-  work.reset();
-  pool.stop();
 }
 
 }  // namespace
