@@ -12,9 +12,10 @@
 //                   that before it stops reading.
 //   --max-connections  connection N+1 is refused with a line of its own;
 //                   the slot is reused once a connection ends.
-//   SIGINT/SIGTERM  a graceful shutdown: stop accepting at once, let the
-//                   open connections finish for up to --grace seconds, then
-//                   close them, and exit with status 0.
+//   SIGINT/SIGTERM  a graceful shutdown: take the connections already made
+//                   (even those not yet accepted), stop listening, let them
+//                   finish for up to --grace seconds, then close them, and
+//                   exit with status 0.
 //
 // One thread runs the loop (sandbox::run_and_leave_signals_to_main), so the
 // counters below need no locks; chapter 05 shows what changes with threads.
@@ -224,14 +225,17 @@ asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_
 
 //! [shutdown]
 // Waits for SIGINT or SIGTERM, then shuts down gracefully: no new
-// connections at once, the open ones served until they end or the grace
-// period does; then they are closed (and, a second later, aborted if they
-// still are not gone: a client that never reads cannot hold us up).
+// connections (those the kernel had already completed are accepted first),
+// the open ones served until they end or the grace period does; then they
+// are closed (and, a second later, aborted if they still are not gone: a
+// client that never reads cannot hold us up).
 asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
                                           std::shared_ptr<sandbox::server> server, double grace,
                                           std::shared_ptr<tally> counts) {
   const int signal = co_await signals.async_wait(asio::use_awaitable);
-  server->close();  // Stop accepting: new clients are refused by the kernel.
+  // Take the connections waiting in the accept queue, then stop listening:
+  // from then on the kernel refuses new clients.
+  server->close();
   sandbox::println("Shutting down (", signal == SIGINT ? "SIGINT" : "SIGTERM",
                    "): no new connections; ", server->active_connections(),
                    " still open get up to ", seconds_text(grace), " to finish");
@@ -289,13 +293,15 @@ asio::awaitable<void> serve(sandbox::server_options where, robust_options option
   // The reader's limit is the line limit: readline() throws past it.
   auto server =
       co_await sandbox::start_server(std::move(handler), where.host, where.port, options.max_line);
-  server->set_max_connections(options.max_connections,
-                              "error: server busy (" + std::to_string(options.max_connections) +
-                                  " connections); try again later\n");
+  // The limit comes back lower (with a warning) if the process may not open
+  // that many files: see "Running out of descriptors" on the page.
+  const std::size_t max_connections = server->set_max_connections(options.max_connections);
+  server->set_refusal("error: server busy (" + std::to_string(max_connections) +
+                      " connections); try again later\n");
   //! [serve]
   sandbox::println("Serving on ", sandbox::host_port(where.host, server->port()));
   sandbox::println("Limits: idle timeout ", seconds_text(options.idle_timeout), ", lines up to ",
-                   options.max_line, " bytes, ", options.max_connections,
+                   options.max_line, " bytes, ", max_connections,
                    " connections at once, grace period ", seconds_text(options.grace));
 
   co_await shut_down_on_signal(signals, server, options.grace, counts);

@@ -365,10 +365,11 @@ namespace {
 // Wires a connected socket into a transport, a stream protocol, a reader and
 // a writer: what asyncio does in open_connection and in start_server's
 // factory.
-std::pair<stream_reader, stream_writer> make_streams(tcp::socket socket, std::size_t limit,
+std::pair<stream_reader, stream_writer> make_streams(tcp::socket socket, const tcp::endpoint& peer,
+                                                     std::size_t limit,
                                                      std::shared_ptr<server> owner) {
   auto stream = std::make_shared<detail::stream_protocol>(socket.get_executor(), limit);
-  auto conn = std::make_shared<transport>(std::move(socket), stream, std::move(owner));
+  auto conn = std::make_shared<transport>(std::move(socket), stream, std::move(owner), peer);
   conn->start();
   return {stream->reader(), stream_writer{conn, stream}};
 }
@@ -417,10 +418,10 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
   // A named handler, not a lambda inside the co_await (see create_server()).
   server::connection_handler on_connection =
       [client_connected = std::move(client_connected), limit](
-          tcp::socket socket, const std::shared_ptr<server>& owner) {
+          tcp::socket socket, const tcp::endpoint& peer, const std::shared_ptr<server>& owner) {
         const auto executor = socket.get_executor();
         asio::dispatch(executor, [=, socket = std::move(socket)]() mutable {
-          auto [reader, writer] = make_streams(std::move(socket), limit, owner);
+          auto [reader, writer] = make_streams(std::move(socket), peer, limit, owner);
           // The client's coroutine runs on the connection's strand, like the
           // transport's callbacks, so the two never race.
           asio::co_spawn(executor, serve_client(client_connected, reader, writer, owner),
@@ -449,7 +450,7 @@ asio::awaitable<std::pair<stream_reader, stream_writer>> open_connection(std::st
   if (connect_error) {
     throw std::system_error{connect_error, "cannot connect to " + where};
   }
-  co_return make_streams(std::move(socket), limit, nullptr);
+  co_return make_streams(std::move(socket), endpoint, limit, nullptr);
 }
 
 }  // namespace sandbox

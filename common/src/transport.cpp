@@ -9,11 +9,12 @@
 namespace sandbox {
 
 transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
-                     std::shared_ptr<server> owner)
+                     std::shared_ptr<server> owner, std::optional<tcp::endpoint> peer)
     : socket_{std::move(socket)}, protocol_{std::move(protocol)}, owner_{std::move(owner)} {
   std::error_code ignored;
-  // The peer may already have gone; an empty endpoint is the honest answer then.
-  peer_ = socket_.remote_endpoint(ignored);
+  // Asked of the socket, the peer may already have gone; an empty endpoint
+  // is the honest answer then.
+  peer_ = peer ? *peer : socket_.remote_endpoint(ignored);
   local_ = socket_.local_endpoint(ignored);
   // TCP_NODELAY, as asyncio sets on every TCP transport. Without it, Nagle's
   // algorithm holds back a small segment while an earlier one is unacknowledged,

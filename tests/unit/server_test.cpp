@@ -13,7 +13,9 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <latch>
 #include <netdb.h>
+#include <sys/resource.h>
 #include <stdexcept>
 #include <set>
 #include <thread>
@@ -54,6 +56,19 @@ class ignoring_echo : public sandbox::protocol {
   std::shared_ptr<std::atomic<std::size_t>> peak_;
   bool backpressure_;
   sandbox::transport* transport_ = nullptr;
+};
+
+// Tells, once, the peer address its transport reports.
+class peer_recorder : public sandbox::protocol {
+ public:
+  explicit peer_recorder(std::shared_ptr<std::promise<asio::ip::tcp::endpoint>> peer)
+      : peer_{std::move(peer)} {}
+  void connection_made(sandbox::transport& transport) override {
+    peer_->set_value(transport.get_peername());
+  }
+
+ private:
+  std::shared_ptr<std::promise<asio::ip::tcp::endpoint>> peer_;
 };
 
 class LoopbackServer : public ::testing::Test {
@@ -129,6 +144,20 @@ class LoopbackServer : public ::testing::Test {
       std::this_thread::sleep_for(5ms);
     }
     return false;
+  }
+
+  // Keeps the loop's thread busy until the returned promise is set: what
+  // reaches the server meanwhile waits, connections in the accept queue.
+  std::promise<void> hold_loop() {
+    std::promise<void> release;
+    auto holding = std::make_shared<std::promise<void>>();
+    auto held = holding->get_future();
+    asio::post(loop_, [until = release.get_future().share(), holding] {
+      holding->set_value();
+      until.wait();
+    });
+    held.wait();
+    return release;
   }
 
   asio::io_context loop_;
@@ -273,7 +302,8 @@ TEST_F(LoopbackServer, AFullWriteBufferStopsReadingEvenIfTheProtocolIgnoresIt) {
 TEST_F(LoopbackServer, PastTheConnectionLimitClientsAreRefusedWithALineAndSlotsAreReused) {
   const auto server = start_echo("127.0.0.1");
   EXPECT_EQ(server->max_connections(), sandbox::server::default_max_connections);
-  server->set_max_connections(1, "busy\n");
+  server->set_max_connections(1);
+  server->set_refusal("busy\n");
   auto first = std::make_unique<test_client>("127.0.0.1", server->port());
   ASSERT_TRUE(eventually([&] { return server->active_connections() == 1; }));
   test_client refused{"127.0.0.1", server->port()};
@@ -306,6 +336,150 @@ TEST_F(LoopbackServer, CloseClientsWaitsForBuffersWhileAbortClientsDoesNot) {
   server->abort_clients();
   EXPECT_TRUE(eventually([&] { return server->active_connections() == 0; }));
   server->close();
+}
+
+TEST_F(LoopbackServer, CloseServesTheConnectionsStillInTheAcceptQueue) {
+  // Three clients connect and send while the server cannot accept (its loop
+  // is busy); then close() is called. Their connections were made: the
+  // server accepts and serves them before it stops listening.
+  const auto server = start_echo("127.0.0.1");
+  auto release = hold_loop();
+  std::vector<test_client> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back("127.0.0.1", server->port());
+    clients.back().send("queued " + std::to_string(i));
+  }
+  server->close();
+  release.set_value();
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const std::string line = "queued " + std::to_string(i);
+    EXPECT_EQ(clients[i].receive_exactly(line.size()), line) << "client " << i;
+  }
+  EXPECT_THROW(test_client("127.0.0.1", server->port()), std::runtime_error)
+      << "a closed server must refuse new connections";
+  auto closed = asio::co_spawn(loop_, server->wait_closed(), asio::use_future);
+  EXPECT_EQ(closed.wait_for(200ms), std::future_status::timeout);
+  clients.clear();
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
+}
+
+// A client that connects and resets before the server accepts it: the
+// server still knows its address, from accept() itself (asking the socket
+// afterwards, getpeername(), fails once the peer has reset).
+asio::ip::tcp::endpoint connect_and_reset(std::uint16_t port) {
+  asio::io_context context;
+  asio::ip::tcp::socket socket{context};
+  socket.connect({asio::ip::make_address("127.0.0.1"), port});
+  const auto local = socket.local_endpoint();
+  socket.set_option(asio::socket_base::linger{true, 0});  // close() sends RST
+  socket.close();
+  return local;
+}
+
+TEST_F(LoopbackServer, APeerThatResetsBeforeItIsAcceptedIsStillNamed) {
+  auto peer = std::make_shared<std::promise<asio::ip::tcp::endpoint>>();
+  const auto server =
+      start_echo("127.0.0.1", 0, [peer] { return std::make_shared<peer_recorder>(peer); });
+  auto release = hold_loop();
+  const auto client = connect_and_reset(server->port());
+  release.set_value();
+  auto named = peer->get_future();
+  ASSERT_EQ(named.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(named.get(), client);
+  server->close();
+}
+
+TEST_F(LoopbackServer, AStreamClientThatResetsBeforeItIsAcceptedIsStillNamed) {
+  std::promise<asio::ip::tcp::endpoint> peer;
+  std::promise<std::shared_ptr<sandbox::server>> ready;
+  sandbox::client_connected_callback handler =
+      [&peer](sandbox::stream_reader, sandbox::stream_writer writer) -> asio::awaitable<void> {
+    peer.set_value(writer.get_peername());
+    co_return;
+  };
+  asio::co_spawn(loop_, sandbox::start_server(handler, "127.0.0.1", 0),
+                 [&ready](std::exception_ptr, std::shared_ptr<sandbox::server> server) {
+                   ready.set_value(std::move(server));
+                 });
+  const auto server = ready.get_future().get();
+  ASSERT_NE(server, nullptr);
+  auto release = hold_loop();
+  const auto client = connect_and_reset(server->port());
+  release.set_value();
+  auto named = peer.get_future();
+  ASSERT_EQ(named.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(named.get(), client);
+  server->close();
+}
+
+TEST_F(LoopbackServer, AConnectionLimitBeyondTheOpenFileLimitIsLowered) {
+  // This process may open at most RLIMIT_NOFILE files (the server raises
+  // the soft limit to the hard one first); a server cannot hold more
+  // connections than that, less what the process needs besides.
+  const auto server = start_echo("127.0.0.1");
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_cur == RLIM_INFINITY || files.rlim_cur > 1'000'000) {
+    GTEST_SKIP() << "no open file limit to speak of here";
+  }
+  const std::size_t limit = server->set_max_connections(2'000'000);
+  EXPECT_EQ(limit, server->max_connections());
+  EXPECT_LT(limit, files.rlim_cur);
+  EXPECT_GE(limit, files.rlim_cur / 2);
+  EXPECT_EQ(server->set_max_connections(10), 10U) << "a limit that fits is kept";
+  server->close();
+}
+
+TEST(ServerOnAPool, CloseServesTheAcceptQueueWhileOtherThreadsRunConnections) {
+  // As CloseServesTheConnectionsStillInTheAcceptQueue, on a loop run by two
+  // threads, where connections run on strands: four rounds of 20 clients
+  // exercise accepts in flight; in the fifth, both threads are held while
+  // the clients connect and close() is called, so all 20 wait in the queue.
+  asio::io_context pool{2};
+  auto work = asio::make_work_guard(pool);
+  std::vector<std::jthread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&pool] { pool.run(); });
+  }
+  // Stops the loop before the threads are joined, even if a check throws.
+  struct stopper {
+    asio::io_context& loop;
+    ~stopper() { loop.stop(); }
+  } const stop_at_exit{pool};
+  auto started = asio::co_spawn(
+      pool,
+      sandbox::create_server([] { return std::make_shared<recording_echo>(); }, "127.0.0.1", 0),
+      asio::use_future);
+  const auto server = started.get();
+  for (int round = 0; round < 5; ++round) {
+    const bool last = round == 4;
+    std::promise<void> release;
+    if (last) {
+      auto holding = std::make_shared<std::latch>(2);
+      const auto until = release.get_future().share();
+      for (int i = 0; i < 2; ++i) {
+        asio::post(pool, [until, holding] {
+          holding->count_down();
+          until.wait();
+        });
+      }
+      holding->wait();
+    }
+    std::vector<test_client> clients;
+    for (int i = 0; i < 20; ++i) {
+      clients.emplace_back("127.0.0.1", server->port());
+      clients.back().send("x");
+    }
+    if (last) {
+      server->close();
+      release.set_value();
+    }
+    for (auto& client : clients) {
+      EXPECT_EQ(client.receive_exactly(1), "x");
+    }
+  }
+  auto closed = asio::co_spawn(pool, server->wait_closed(), asio::use_future);
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
 }
 
 }  // namespace

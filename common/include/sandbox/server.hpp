@@ -19,6 +19,10 @@ namespace sandbox {
 
 class transport;
 
+namespace detail {
+struct listening_socket;  // One listening socket's accept loop (server.cpp).
+}  // namespace detail
+
 /// The counterpart of `asyncio.Server`, returned by create_server() and
 /// start_server(): it listens on every address a host name resolves to, all
 /// on the same port, and hands each accepted connection to its own strand
@@ -29,9 +33,11 @@ class transport;
 class server : public std::enable_shared_from_this<server> {
  public:
   /// What the server does with each accepted socket. It runs on the server's
-  /// strand; the socket already belongs to a strand of its own.
-  using connection_handler =
-      std::function<void(tcp::socket socket, const std::shared_ptr<server>& owner)>;
+  /// strand; the socket already belongs to a strand of its own. `peer` is the
+  /// client's address as accept() reported it: asking the socket later
+  /// (`remote_endpoint()`) fails once the client has reset.
+  using connection_handler = std::function<void(tcp::socket socket, const tcp::endpoint& peer,
+                                                const std::shared_ptr<server>& owner)>;
 
   /// Chooses where each accepted connection runs; the result is used as it
   /// is. Empty (the default): a new strand on the server's own io_context,
@@ -42,7 +48,8 @@ class server : public std::enable_shared_from_this<server> {
   /// Resolves `host` (every address, as asyncio does: `localhost` gives
   /// 127.0.0.1 and ::1), binds each address to `port`, and starts accepting.
   /// With `port` 0 the kernel picks a free port for the first address and
-  /// the others reuse it. Throws std::system_error when nothing can be bound.
+  /// the others reuse it. Throws std::system_error when the host cannot be
+  /// resolved ("cannot resolve HOST:PORT") or nothing can be bound.
   static asio::awaitable<std::shared_ptr<server>> listen(std::string host, std::uint16_t port,
                                                          connection_handler on_connection,
                                                          executor_picker pick = {});
@@ -53,9 +60,12 @@ class server : public std::enable_shared_from_this<server> {
 
   server(const server&) = delete;
   server& operator=(const server&) = delete;
+  ~server();
 
-  /// Stops listening. Connections already accepted carry on (as in asyncio);
-  /// wait_closed() waits for them.
+  /// Stops listening. Connections already made carry on (as in asyncio):
+  /// those accepted, and those the kernel had completed but the server not
+  /// yet accepted (its accept queue), which are accepted first, without
+  /// waiting, and served like the others. wait_closed() waits for them all.
   void close();
 
   /// True until close().
@@ -77,27 +87,43 @@ class server : public std::enable_shared_from_this<server> {
   [[nodiscard]] std::size_t active_connections() const;
 
   /// How many connections a server serves at once unless told otherwise:
-  /// well under the usual limit of 1024 open files per process, so that
-  /// a flood of clients meets a polite refusal and not a server out of
-  /// descriptors. asyncio has no such limit; chapter 09 explains it.
+  /// half the usual limit of 1024 open files per process, so that a flood
+  /// of clients meets a polite refusal and not a server out of descriptors.
+  /// asyncio has no such limit; chapter 09 explains it.
   static constexpr std::size_t default_max_connections = 512;
+
+  /// Descriptors the process keeps for everything but connections: its
+  /// standard streams, each loop's epoll, eventfd and timerfd, the signal
+  /// pipe, the listening sockets, the reserve descriptor, the resolver, and
+  /// refusals in progress. A connection limit must leave this much of
+  /// RLIMIT_NOFILE free (see set_max_connections()).
+  static constexpr std::size_t descriptor_headroom = 64;
 
   /// What a refused client reads, unless a server says otherwise.
   static constexpr const char* default_refusal = "error: server busy; try again later\n";
 
-  /// Serves at most `limit` connections at once. A connection beyond it is
-  /// refused politely: it is accepted, sent `refusal` (one line), closed
-  /// once the client has read it (or after a second), and never reaches the
+  /// Serves at most `limit` connections at once, and returns the limit it
+  /// applied. A connection beyond it is refused politely: it is accepted,
+  /// sent the refusal line (set_refusal()), closed, and never reaches the
   /// connection handler. A slot frees as soon as any connection ends.
-  /// May be called at any time, from any thread; applies to later accepts.
-  /// \pre `limit >= 1`.
-  void set_max_connections(std::size_t limit,
-                           std::string refusal = default_refusal);
+  ///
+  /// Each connection takes a file descriptor, so the process's open file
+  /// limit (RLIMIT_NOFILE, `ulimit -n`) bounds what a server can hold: the
+  /// soft limit is first raised to the hard one; if `limit` plus
+  /// descriptor_headroom still exceeds it, the limit is lowered to fit and
+  /// one warning line says so on stderr (a server starting up does the same
+  /// check with its default limit). May be called at any time, from any
+  /// thread; applies to later accepts. \pre `limit >= 1`.
+  std::size_t set_max_connections(std::size_t limit);
+
+  /// What a refused client reads: one line, ending with '\n'.
+  void set_refusal(std::string line);
 
   /// The current limit.
   [[nodiscard]] std::size_t max_connections() const;
 
-  /// Connections refused because the limit was reached.
+  /// Connections refused because the limit was reached (or, rarely, because
+  /// the process had run out of file descriptors).
   [[nodiscard]] std::size_t refused_connections() const;
 
   /// Closes every connection still open (Python 3.13's
@@ -140,10 +166,17 @@ class server : public std::enable_shared_from_this<server> {
   void accept_next(std::size_t index);
   asio::any_io_executor connection_executor();
   void on_accept(std::size_t index, std::error_code error, tcp::socket socket);
+  void admit(tcp::socket socket, const tcp::endpoint& peer);
+  void on_accept_error(std::size_t index, const std::error_code& error);
+  void log_accept_failure(std::size_t index, const std::error_code& error);
+  void flush_accept_failures(std::size_t index, bool keep_counting);
+  bool refuse_with_reserve(std::size_t index);
+  void drain_and_stop_listening(std::size_t index);
   [[nodiscard]] bool at_limit();
   void refuse(tcp::socket socket);
   std::vector<std::shared_ptr<transport>> live_clients();
   void do_close();
+  void finish_close_if_done();
   void wake_waiters_if_done();
 
   asio::any_io_executor io_executor_;   // where new connections' strands come from
@@ -151,16 +184,19 @@ class server : public std::enable_shared_from_this<server> {
   executor_picker pick_;                 // empty: use io_executor_
   asio::strand<asio::any_io_executor> strand_;  // serialises the acceptors
   connection_handler on_connection_;
-  std::vector<tcp::acceptor> acceptors_;
+  std::vector<detail::listening_socket> listeners_;  // filled before the first accept, then fixed
   std::vector<tcp::endpoint> endpoints_;
   std::atomic<bool> serving_{true};
   std::atomic<bool> log_client_resets_{true};
   std::atomic<std::size_t> client_resets_{0};
+  bool stopped_listening_ = false;       // strand only: close() has drained the queues
+  int reserve_fd_ = -1;                  // strand only: /dev/null, given up at EMFILE
 
   mutable std::mutex mutex_;  // guards what follows, touched from every connection
   std::size_t active_ = 0;
   bool closed_ = false;
   std::size_t max_connections_ = default_max_connections;
+  std::size_t warned_for_ = 0;  // the last limit set_max_connections() warned about
   std::string refusal_ = default_refusal;
   std::size_t refused_ = 0;
   std::vector<std::weak_ptr<transport>> clients_;  // for close_clients(); expired ones pruned

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -41,9 +42,13 @@ class transport : public std::enable_shared_from_this<transport> {
 
   /// Wraps a connected `socket` for `protocol`. `owner`, when given, is the
   /// server that accepted it and is told when the connection ends (so that
-  /// server::wait_closed() can wait for its connections). Call start() next.
+  /// server::wait_closed() can wait for its connections). `peer` is the
+  /// peer's address if the caller knows it (accept() and connect() do);
+  /// otherwise the socket is asked, which fails once the peer has reset.
+  /// Call start() next.
   transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
-            std::shared_ptr<server> owner = nullptr);
+            std::shared_ptr<server> owner = nullptr,
+            std::optional<tcp::endpoint> peer = std::nullopt);
 
   transport(const transport&) = delete;
   transport& operator=(const transport&) = delete;
