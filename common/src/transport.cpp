@@ -104,28 +104,42 @@ void transport::on_readable(std::error_code error) {
     return;
   }
   char* const buffer = thread_read_buffer(max_read_size);
-  const std::size_t size = socket_.read_some(asio::buffer(buffer, read_size_), error);
-  if (error == asio::error::would_block) {
-    start_read();  // A spurious wake-up: nothing to read after all.
-    return;
+  // A read that brings a lot means a large transfer is under way: the rest
+  // is probably in the kernel already, so read again at once rather than
+  // ask epoll (a 100 KiB message often arrives in two parts). A few times
+  // at most, so that one busy peer cannot keep the thread from the others;
+  // libuv does the same. Short messages take one read per wake-up.
+  constexpr std::size_t large_read = min_read_size / 4;
+  constexpr int max_reads_per_wake_up = 4;
+  for (int reads = 0; reads < max_reads_per_wake_up; ++reads) {
+    const std::size_t size = socket_.read_some(asio::buffer(buffer, read_size_), error);
+    if (error == asio::error::would_block) {
+      break;  // Nothing (more) to read now: wait.
+    }
+    if (error == asio::error::eof) {
+      held_eof_ = true;  // Not an error: the peer finished sending.
+      deliver_held();    // Now, or on resume_reading() if reading is held.
+      return;
+    }
+    if (error) {
+      fatal_error(error);  // Reset by peer, and the like.
+      return;
+    }
+    const std::string_view data{buffer, size};
+    if (reading_held()) {
+      // Paused while we waited: keep a copy of exactly what came; the
+      // thread's buffer will be someone else's in a moment.
+      held_.assign(data);
+      return;
+    }
+    if (!hand_over(data)) {
+      return;  // Closing, or paused by the callback.
+    }
+    if (size < large_read) {
+      break;
+    }
   }
-  if (error == asio::error::eof) {
-    held_eof_ = true;  // Not an error: the peer finished sending.
-    deliver_held();    // Now, or on resume_reading() if reading is held.
-    return;
-  }
-  if (error) {
-    fatal_error(error);  // Reset by peer, and the like.
-    return;
-  }
-  const std::string_view data{buffer, size};
-  if (reading_held()) {
-    // Paused while we waited: keep a copy of exactly what came; the
-    // thread's buffer will be someone else's in a moment.
-    held_.assign(data);
-    return;
-  }
-  deliver(data);
+  start_read();
 }
 
 void transport::adapt_read_size(std::size_t last_read) {
@@ -136,17 +150,19 @@ void transport::adapt_read_size(std::size_t last_read) {
   }
 }
 
+bool transport::hand_over(std::string_view data) {
+  delivering_ = true;
+  protocol_->data_received(data);
+  delivering_ = false;
+  adapt_read_size(data.size());
+  // What the callback wrote leaves now, in one send, before we read again.
+  flush_scheduled();
+  return state_ == state::open && !reading_held();
+}
+
 void transport::deliver(std::string_view data) {
-  if (!data.empty()) {
-    delivering_ = true;
-    protocol_->data_received(data);
-    delivering_ = false;
-    adapt_read_size(data.size());
-    // What the callback wrote leaves now, in one send, before we read again.
-    flush_scheduled();
-    if (state_ != state::open || reading_held()) {
-      return;
-    }
+  if (!data.empty() && !hand_over(data)) {
+    return;
   }
   if (held_eof_) {
     held_eof_ = false;

@@ -122,6 +122,7 @@ class transport : public std::enable_shared_from_this<transport> {
 
   void start_read();
   void on_readable(std::error_code error);
+  bool hand_over(std::string_view data);  // data_received(); false: stop reading
   void deliver(std::string_view data);
   void deliver_held();
   void deliver_later();  // deliver_held(), posted to the loop
