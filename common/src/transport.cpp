@@ -56,14 +56,13 @@ void transport::start() {
 //   2. read_some() on the non-blocking socket, into a buffer that belongs to
 //      the thread, not to the connection, and deliver what it brought before
 //      returning. The next connection this thread serves reuses the buffer.
+//      While reading is paused nothing is read: the bytes wait in the kernel.
 //
 // Cost: each wait re-arms epoll (one epoll_ctl call), where async_read_some
 // first tried a recv() that failed whenever the next request had not come
 // yet. Chapter 04's benchmark (its page has the figures) measured the same
-// requests/s both ways, and the same CPU per echo at 100 x 1 KiB; at
-// 10 x 100 KiB chapter 01's server used more (63 against 53 us per echo,
-// medians of ten noisy rounds), chapter 02's did not. And 10,000 idle
-// connections to chapter 09 went from 667 MiB to 40 MiB.
+// requests/s and CPU per echo both ways; and 10,000 idle connections to
+// chapter 09 went from 667 MiB to 40 MiB.
 
 namespace {
 
@@ -75,16 +74,26 @@ namespace {
 // Sharing it is safe because it is used only from a read to the return of
 // data_received() on the same thread, with no other handler in between:
 // protocols copy what they keep (`data` is valid only during the call).
+//
+// It starts half a page into its allocation. glibc maps an allocation this
+// large on its own pages, at the same offset into a page as every other
+// large one, such as a 100 KiB write buffer. Chapter 01 copies the bytes
+// read into its write buffer after "echo:", so source and destination then
+// differ by 5 bytes modulo 4 KiB, and x86 runs such a copy several times
+// slower ("4K aliasing"): chapter 01 spent 23-32 us of user time per
+// 100 KiB echo instead of 7-12, until this offset.
 char* thread_read_buffer(std::size_t size) {
-  thread_local std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(size);
-  return buffer.get();
+  constexpr std::size_t offset = 2048;
+  thread_local std::unique_ptr<char[]> buffer =
+      std::make_unique_for_overwrite<char[]>(offset + size);
+  return buffer.get() + offset;
 }
 
 }  // namespace
 
 void transport::start_read() {
   if (state_ != state::open || read_in_flight_ || reading_held() || eof_delivered_ ||
-      !held_.empty() || held_eof_) {
+      held_eof_) {
     return;
   }
   read_in_flight_ = true;
@@ -105,6 +114,15 @@ void transport::on_readable(std::error_code error) {
     fatal_error(error);
     return;
   }
+  if (reading_held()) {
+    // Paused while we waited. The bytes stay in the kernel, which is where
+    // a paused connection's bytes belong: when its buffer fills, TCP makes
+    // the peer wait. resume_reading() waits again, and that wait completes
+    // at once. (Copying them out to keep them would cost a copy and an
+    // allocation per pause; at 100 KiB the write buffer's high-water mark
+    // pauses reading for nearly every message.)
+    return;
+  }
   char* const buffer = thread_read_buffer(max_read_size);
   // A read that brings a lot means a large transfer is under way: the rest
   // is probably in the kernel already, so read again at once rather than
@@ -120,21 +138,14 @@ void transport::on_readable(std::error_code error) {
     }
     if (error == asio::error::eof) {
       held_eof_ = true;  // Not an error: the peer finished sending.
-      deliver_held();    // Now, or on resume_reading() if reading is held.
+      deliver({});
       return;
     }
     if (error) {
       fatal_error(error);  // Reset by peer, and the like.
       return;
     }
-    const std::string_view data{buffer, size};
-    if (reading_held()) {
-      // Paused while we waited: keep a copy of exactly what came; the
-      // thread's buffer will be someone else's in a moment.
-      held_.assign(data);
-      return;
-    }
-    if (!hand_over(data)) {
+    if (!hand_over({buffer, size})) {
       return;  // Closing, or paused by the callback.
     }
     if (size < large_read) {
@@ -182,10 +193,7 @@ void transport::deliver_held() {
   if (state_ != state::open || reading_held()) {
     return;  // Keep it: resume_reading() delivers it later.
   }
-  // Moved out first: once it is delivered, deliver() starts the next read,
-  // which only starts with nothing held.
-  const std::string data = std::exchange(held_, {});
-  deliver(data);
+  deliver({});  // The end of file, if it came; else the next read.
 }
 
 void transport::pause_reading() { reading_paused_ = true; }

@@ -124,7 +124,7 @@ class transport : public std::enable_shared_from_this<transport> {
   void on_readable(std::error_code error);
   bool hand_over(std::string_view data);  // data_received(); false: stop reading
   void deliver(std::string_view data);
-  void deliver_held();
+  void deliver_held();   // What waits on resume: end of file, or the next read.
   void deliver_later();  // deliver_held(), posted to the loop
   void adapt_read_size(std::size_t last_read);
   void schedule_write();
@@ -148,11 +148,11 @@ class transport : public std::enable_shared_from_this<transport> {
 
   // Reading. A connection owns no read buffer: it waits until its socket is
   // readable, then reads into its thread's buffer (see transport.cpp) and
-  // hands the bytes to data_received() at once. Only bytes that arrive while
-  // reading is held are copied, into held_, at their exact size, until
-  // resume_reading() delivers them. An idle connection therefore holds no
-  // read memory at all; it used to hold a 64 KiB buffer of its own, which
-  // made 3,000 idle connections cost chapter 09's server 205 MiB.
+  // hands the bytes to data_received() at once. While reading is held it
+  // reads nothing: the bytes wait in the kernel. An idle (or paused)
+  // connection therefore holds no read memory at all; it used to hold a
+  // 64 KiB buffer of its own, which made 3,000 idle connections cost
+  // chapter 09's server 205 MiB.
   //
   // How much one read may take adapts to the traffic, as Netty's and
   // libuv's read sizes do: 64 KiB to start, doubled (up to 256 KiB,
@@ -163,8 +163,7 @@ class transport : public std::enable_shared_from_this<transport> {
   static constexpr std::size_t min_read_size = 64 * 1024;
   static constexpr std::size_t max_read_size = 256 * 1024;
   std::size_t read_size_ = min_read_size;
-  std::string held_;  // Read while reading was held; delivered first on resume.
-  bool held_eof_ = false;
+  bool held_eof_ = false;  // End of file read, not yet delivered.
   bool read_in_flight_ = false;  // A wait for readability is pending.
   bool reading_paused_ = false;
   bool eof_delivered_ = false;
