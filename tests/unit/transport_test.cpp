@@ -3,9 +3,9 @@
 // be read between turns without locks.
 //
 // The transport waits for readability and reads into its thread's buffer;
-// only bytes that arrive while reading is paused are copied and kept. These
-// cases pin down that path: nothing is delivered while paused, then the
-// held bytes and the end of file come in order.
+// when the wait ends while reading is paused, it reads nothing and the bytes
+// wait in the kernel. This pins that path down: nothing is delivered while
+// paused, then the bytes and the end of file come, in order.
 #include "sandbox/transport.hpp"
 
 #include <gtest/gtest.h>
