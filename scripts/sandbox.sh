@@ -139,6 +139,12 @@ case "$mode" in
     threads_args=()
     for arg in "$@"; do [ "$arg" = --quick ] && threads_args+=(--quick); done
     python3 bench/compare_threads.py --build-dir build/release "${threads_args[@]}"
+    # What an idle connection costs chapter 09's server: 10,000 of them
+    # (--quick: 1,000).
+    idle_args=()
+    for arg in "$@"; do [ "$arg" = --quick ] && idle_args+=(--connections 1000); done
+    echo "==> Idle connections: chapter 09's memory per connection"
+    python3 bench/idle_memory.py --build-dir build/release "${idle_args[@]}"
     ;;
   fuzz)
     seconds=${1:-60}

@@ -51,6 +51,7 @@ struct stream_reader::state {
   // The buffer is data[begin..]: consuming from the front only moves begin,
   // so reading many short lines does not shift the whole buffer each time.
   std::string data;
+  static constexpr std::size_t kept_capacity = 4 * 1024;  // See take().
   std::size_t begin = 0;
   bool eof = false;
   std::error_code error;
@@ -68,7 +69,15 @@ struct stream_reader::state {
     std::string out{buffered().substr(0, count)};
     begin += out.size();
     if (begin == data.size()) {
-      data.clear();
+      // Emptied. clear() alone would keep the capacity: a connection that
+      // once sent a 64 KiB line would hold 64 KiB for the rest of its life,
+      // idle or not. A small buffer is kept (the next short line needs no
+      // allocation); a large one goes back to the allocator.
+      if (data.capacity() > kept_capacity) {
+        std::string{}.swap(data);
+      } else {
+        data.clear();
+      }
       begin = 0;
     } else if (begin > data.size() / 2) {
       data.erase(0, begin);  // Compact now and then; amortised O(1) per byte.
@@ -268,9 +277,7 @@ namespace detail {
 class stream_protocol final : public protocol {
  public:
   stream_protocol(const asio::any_io_executor& executor, std::size_t limit)
-      : reader_{executor, limit},
-        drain_waiter_{make_waiter(executor)},
-        closed_waiter_{make_waiter(executor)} {}
+      : reader_{executor, limit}, changed_{make_waiter(executor)} {}
 
   stream_reader& reader() noexcept { return reader_; }
 
@@ -290,20 +297,19 @@ class stream_protocol final : public protocol {
     }
     error_ = error;
     lost_ = true;
-    drain_waiter_.cancel();
-    closed_waiter_.cancel();
+    changed_.cancel();
   }
 
   void pause_writing() override { paused_ = true; }
 
   void resume_writing() override {
     paused_ = false;
-    drain_waiter_.cancel();
+    changed_.cancel();
   }
 
   asio::awaitable<void> drain() {
     while (!lost_ && paused_) {
-      co_await wait_on(drain_waiter_);
+      co_await wait_on(changed_);
     }
     if (lost_) {
       // As asyncio's drain(): writing to a connection that is gone fails.
@@ -314,7 +320,7 @@ class stream_protocol final : public protocol {
 
   asio::awaitable<void> wait_closed() {
     while (!lost_) {
-      co_await wait_on(closed_waiter_);
+      co_await wait_on(changed_);
     }
     if (error_) {
       throw std::system_error{error_, "connection lost"};
@@ -323,8 +329,11 @@ class stream_protocol final : public protocol {
 
  private:
   stream_reader reader_;
-  asio::steady_timer drain_waiter_;
-  asio::steady_timer closed_waiter_;
+  // Wakes drain() and wait_closed() when writing resumes or the connection
+  // is lost. One timer serves both (each waiter checks its own condition
+  // and waits again if it is not met): a timer is 120 bytes, and every
+  // connection has one of these.
+  asio::steady_timer changed_;
   bool paused_ = false;
   bool lost_ = false;
   std::error_code error_;
