@@ -32,13 +32,13 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from run_benchmarks import RunningServer, Server as BenchServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SPARE_DESCRIPTORS = 64  # The listener, stdio, epoll, the warm-up client...
@@ -81,49 +81,22 @@ def settled_rss(pid: int, timeout: float = 10.0) -> int:
     return last
 
 
-class Server:
-    """ch09_robust_server on a free port of 127.0.0.1, its console in files."""
+def start_server(executable: Path, connections: int, logs: Path) -> RunningServer:
+    """ch09_robust_server on a free port of 127.0.0.1 (run_benchmarks.py's
+    RunningServer: its console in files under `logs`), with a connection
+    limit and an idle timeout that do not get in the way."""
+    return RunningServer(
+        BenchServer("ch09-idle", "chapter 09", [
+            str(executable), "--max-connections", str(connections + SPARE_DESCRIPTORS),
+            "--idle-timeout", "3600", "--grace", "0"]),
+        None, logs)
 
-    def __init__(self, executable: Path, connections: int):
-        self.console = tempfile.TemporaryFile("w+")
-        self.errors = tempfile.TemporaryFile("w+")
-        self.process = subprocess.Popen(
-            [str(executable), "--host", "127.0.0.1", "--port", "0", "--quiet",
-             "--max-connections", str(connections + SPARE_DESCRIPTORS),
-             "--idle-timeout", "3600"],
-            stdout=self.console, stderr=self.errors)
-        self.port = self._wait_for_port()
 
-    def _wait_for_port(self) -> int:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            self.console.seek(0)
-            first = self.console.readline()
-            if first.startswith("Serving on ") and first.endswith("\n"):
-                return int(first.rsplit(":", 1)[1])
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.02)
-        raise RuntimeError(f"the server did not start: {self.said()}")
-
-    def said(self) -> str:
-        self.console.seek(0)
-        self.errors.seek(0)
-        return f"stdout {self.console.read()[-300:]!r}, stderr {self.errors.read()[-500:]!r}"
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {self.process.returncode}: "
-                               f"{self.said()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # Graceful: closes the idle ones at once.
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def check_alive(server: RunningServer) -> None:
+    if server.process.poll() is not None:
+        server.errors.seek(0)
+        raise RuntimeError(f"the server exited with status {server.process.returncode}: "
+                           f"{server.errors.read()[-500:]!r}")
 
 
 def echo_once(client: socket.socket, line: bytes) -> None:
@@ -140,7 +113,7 @@ def echo_once(client: socket.socket, line: bytes) -> None:
 
 
 def measure(executable: Path, connections: int) -> None:
-    server = Server(executable, connections)
+    server = start_server(executable, connections, Path(tempfile.mkdtemp()))
     clients: list[socket.socket] = []
     try:
         pid = server.process.pid
@@ -164,7 +137,7 @@ def measure(executable: Path, connections: int) -> None:
         after = settled_rss(pid)
         # Still serving: the newest client gets its echo.
         echo_once(clients[-1], b"still there?\n")
-        server.check_alive()
+        check_alive(server)
     finally:
         for client in clients:
             client.close()
@@ -174,10 +147,10 @@ def measure(executable: Path, connections: int) -> None:
           f"{grown / connections:.2f} KiB per connection")
 
 
-def wait_until_accepted(server: Server, descriptors: int) -> None:
+def wait_until_accepted(server: RunningServer, descriptors: int) -> None:
     deadline = time.monotonic() + 60
     while open_descriptors(server.process.pid) < descriptors:
-        server.check_alive()
+        check_alive(server)
         if time.monotonic() > deadline:
             raise RuntimeError(f"the server holds {open_descriptors(server.process.pid)} "
                                f"descriptors after 60 s, expected {descriptors}")
