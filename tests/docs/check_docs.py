@@ -222,6 +222,25 @@ def run_ch09(bin_dir, command):
     return finish(server, lines), port
 
 
+# A transcript may run its program under a lower descriptor limit:
+# "$ prlimit --nofile=SOFT:HARD PROGRAM ...".
+LIMITED = re.compile(r"\$ prlimit (--nofile=\d+:\d+) ")
+
+
+def run_ch09_limited(bin_dir, command):
+    """Chapter 09 started under `prlimit`: its start-up only, the warning
+    (stderr) first, as a terminal shows it."""
+    limit = LIMITED.match(command)[1]
+    argv = ["prlimit", limit, str(bin_dir / "ch09_robust_server"),
+            *shlex.split(LIMITED.sub("$ ", command))[2:]]
+    server, first, port = start_server(argv)
+    lines = [server.stderr.readline().rstrip("\n"), first]
+    read_one(server, lines)  # Limits: ...
+    server.kill()
+    server.wait()
+    return lines, port
+
+
 def run_troublemaker(bin_dir, command, against):
     """The page's troublemaker command against the server the marker names."""
     server_argv = shlex.split(against)
@@ -261,6 +280,8 @@ def produce(name, bin_dir, command, against=None):
     if name == "ch10_troublemaker":
         return run_troublemaker(bin_dir, command, against)
     if name == "ch09_robust_server":
+        if LIMITED.match(command):
+            return run_ch09_limited(bin_dir, command)
         return run_ch09(bin_dir, command)
     if name == "ch01_protocol_echo_server":
         return run_ch01(bin_dir)
@@ -304,7 +325,7 @@ def check_transcripts(root, bin_dir):
     for page in sorted(root.glob("chapters/*/README.md")):
         for name, against, command, shown in transcripts_in(page):
             count += 1
-            if command.split()[1] != name or (name in PLAIN_COMMANDS and command != f"$ {name}"):
+            if LIMITED.sub("$ ", command).split()[1] != name or (name in PLAIN_COMMANDS and command != f"$ {name}"):
                 failures.append(f"{page.relative_to(root)}: transcript of {name} runs {command!r}")
                 continue
             if (name == "ch10_troublemaker") != (against is not None):
