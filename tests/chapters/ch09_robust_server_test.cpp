@@ -446,7 +446,10 @@ TEST(RobustServer, AFloodIsRefusedPromptlyWithoutRunningOutOfDescriptors) {
   // that connect at once and say nothing is either served or refused with
   // the busy line at once; the server never runs out of descriptors.
   constexpr std::size_t clients = 3000;
-  ASSERT_TRUE(can_open(clients + 100)) << "this test needs 3100 descriptors itself";
+  if (!can_open(clients + 100)) {
+    // A container may cap the hard limit (the image build does, at 1024).
+    GTEST_SKIP() << "this test needs 3100 descriptors itself; the hard limit is lower here";
+  }
   const program limited{"cpp", {"prlimit", "--nofile=1024:1024", SANDBOX_CH09_EXE}};
   auto server = start_server(limited, {"--quiet"});
   const std::size_t limit = limit_in(server.process->read_line().value_or(""));
@@ -483,7 +486,9 @@ TEST(RobustServer, AConnectionLimitBeyondTheDescriptorsIsLoweredWithAWarning) {
   // cannot be raised): the server says so, serves what it can hold, and
   // refuses the rest; no client is left hanging.
   constexpr std::size_t clients = 1500;
-  ASSERT_TRUE(can_open(clients + 100)) << "this test needs 1600 descriptors itself";
+  if (!can_open(clients + 100)) {
+    GTEST_SKIP() << "this test needs 1600 descriptors itself; the hard limit is lower here";
+  }
   const program limited{"cpp", {"prlimit", "--nofile=1024:1024", SANDBOX_CH09_EXE}};
   auto server = start_server(limited, {"--quiet", "--max-connections", "5000"});
   const std::size_t limit = limit_in(server.process->read_line().value_or(""));
