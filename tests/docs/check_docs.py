@@ -139,6 +139,9 @@ def run_ch05(bin_dir, command):
     server, first, port = start_server([str(bin_dir / "ch05_thread_pool_server"),
                                         *server_args(command)])
     lines = [first]
+    # A pool's thread may log the first connection before the serving
+    # coroutine's second line: wait for it, as a reader waits for the server.
+    read_one(server, lines)  # Running on N threads
     with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
         for key in b"abc":
             client.sendall(bytes([key]))
@@ -152,6 +155,7 @@ def run_ch06(bin_dir, command):
     server, first, port = start_server([str(bin_dir / "ch06_context_per_thread_server"),
                                         *server_args(command)])
     lines = [first]
+    read_one(server, lines)  # Running on N threads (see run_ch05)
     one = socket.create_connection(("127.0.0.1", port), timeout=10)
     one.sendall(b"a")
     assert one.recv(64) == b"a"
@@ -170,6 +174,7 @@ def run_ch07(bin_dir, command):
     """Two chatters: guest1 says hello, guest2 answers, both leave."""
     server, first, port = start_server([str(bin_dir / "ch07_chat_server"), *server_args(command)])
     lines = [first]
+    read_one(server, lines)  # Running on N threads (see run_ch05)
     one = socket.create_connection(("127.0.0.1", port), timeout=10).makefile("rwb", buffering=0)
     assert one.readline().startswith(b"Welcome, guest1!")
     two = socket.create_connection(("127.0.0.1", port), timeout=10).makefile("rwb", buffering=0)
