@@ -7,14 +7,23 @@
 #   bench    builds the release preset and runs chapter 04's benchmark, which
 #            rewrites docs/benchmarks/ and the table in docs/benchmarks.md;
 #   fuzz     builds the fuzz preset (clang) and fuzzes the stream reader's
-#            framing for SECONDS (default 60), starting from fuzz/corpus/.
+#            framing for SECONDS (default 60), starting from fuzz/corpus/;
+#   pages    refreshes the pages from the sources: every listing becomes its
+#            marked region again (a "\snippet FILE MARKER" line becomes a
+#            listing), each chapter's bottom navigation a copy of its top one,
+#            the text form of a sequence diagram; the docs.listings test fails
+#            until this is run. Needs python3 only: nothing is installed or built.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { echo "usage: $0 lesson|test|bench [benchmark options]|fuzz [SECONDS]" >&2; exit 2; }
+usage() { echo "usage: $0 lesson|test|bench [benchmark options]|fuzz [SECONDS]|pages" >&2; exit 2; }
 [ $# -ge 1 ] || usage
 mode=$1
 shift
+if [ "$mode" = pages ]; then
+  [ $# -eq 0 ] || usage
+  exec python3 tests/docs/check_docs.py listings --fix .
+fi
 [ "$mode" = bench ] || [ "$mode" = fuzz ] || [ $# -eq 0 ] || usage
 
 # What a build and the tests need, as Debian packages. python3 runs the

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
-"""Keeps the prose true. Three checks, each run by CTest:
+"""Keeps the prose true. Four checks, each run by CTest:
 
-  snippets ROOT           every \\snippet in a page names an existing file and a
-                          marker that appears in it exactly twice;
+  listings [--fix] ROOT   every listing (a fenced block after "<!-- listing:
+                          FILE MARKER -->") is the marked region of FILE, no
+                          \\snippet line is left, each chapter page ends with
+                          its top navigation, a diagram's text form is up to
+                          date; --fix makes it all so (see "listings" below);
+  host-links ROOT         the pages read on a code host: every relative link
+                          names a file, its #anchor a heading GitHub would
+                          make, and no Doxygen-only syntax shows raw;
   transcripts ROOT BIN    every console transcript in a chapter page (a fenced
                           block after "<!-- transcript: EXECUTABLE -->") is what
                           the program really prints, ports normalised; for the
@@ -30,23 +36,241 @@ def pages(root):
         yield from sorted(root.glob(pattern))
 
 
-def check_snippets(root):
+# --- listings: the pages' code, as a code host shows it ---------------------
+#
+# A page shows code as a fenced block headed by the region it copies:
+#
+#     <!-- listing: chapters/01_protocol_echo_server/main.cpp protocol -->
+#     ```cpp
+#     ...the lines between the two "//! [protocol]" markers...
+#     ```
+#
+# The block holds what Doxygen's \snippet would show: the lines between the
+# marker lines, leading and trailing blank lines dropped, and de-indented by
+# the region's common indentation (a region taken from inside a function
+# starts at the left margin, as a listing on its own should). Lines that are
+# only another region's marker are left out. A code host shows the block as
+# it is, and Doxygen renders it highlighted, so there is one Markdown for
+# both; `listings --fix` keeps it equal to the source.
+#
+# The same command turns any "\snippet FILE MARKER" line (the old form, which
+# a code host shows raw) into a listing; copies each chapter page's top
+# navigation (the line after "<!-- nav -->") to the page's end, after
+# "<!-- bottom-nav -->"; and writes the text form of a sequence diagram
+# ("<!-- msc ... -->": the site draws it, see docs/markdown_filter.py) into
+# the ```text block that follows it, which is what a code host shows.
+
+FIX_COMMAND = "python3 tests/docs/check_docs.py listings --fix .  (or: ./scripts/sandbox.sh pages)"
+SNIPPET = re.compile(r"^[ \t]*\\snippet[ \t]+(\S+)[ \t]+(\S+)[ \t]*$", re.M)
+LISTING = re.compile(r"^<!-- listing: (\S+) (\S+) -->\n```cpp\n(.*?)^```[ \t]*$", re.M | re.S)
+ANY_MARKER = re.compile(r"^\s*//! \[[^\]]*\]\s*$")
+NAV = re.compile(r"^<!-- nav -->\n(.*)$", re.M)
+BOTTOM_NAV = "<!-- bottom-nav -->"
+BOTTOM_NAV_BLOCK = re.compile(r"\n*(?:---\n)?" + re.escape(BOTTOM_NAV) + r"\n.*\Z", re.S)
+MSC = re.compile(r"^<!-- msc\b[^\n]*\n(.*?)^-->\n(?:\n*```text\n.*?^```[ \t]*\n)?", re.M | re.S)
+
+
+def region(root, path, marker):
+    """The lines a listing of `path`'s region `marker` shows, or raises
+    ValueError saying why there are none."""
+    source = root / path
+    if not source.is_file():
+        raise ValueError(f"no file {path}")
+    lines = source.read_text().splitlines()
+    at = [i for i, line in enumerate(lines) if f"//! [{marker}]" in line]
+    if len(at) != 2:
+        raise ValueError(f"marker [{marker}] appears {len(at)} times in {path} (must be 2)")
+    body = [line.rstrip() for line in lines[at[0] + 1:at[1]] if not ANY_MARKER.match(line)]
+    while body and not body[0]:
+        body.pop(0)
+    while body and not body[-1]:
+        body.pop()
+    indent = min((len(line) - len(line.lstrip()) for line in body if line), default=0)
+    text = "".join(line[indent:] + "\n" for line in body)
+    if "```" in text:
+        raise ValueError(f"region [{marker}] of {path} contains ``` (it would end the block)")
+    return text
+
+
+def listing(path, marker, text):
+    return f"<!-- listing: {path} {marker} -->\n```cpp\n{text}```"
+
+
+def msc_text(diagram):
+    """A sequence diagram in mscgen's language, as lines of text a code host
+    shows: "client => server   label", one per arc, named by the entities'
+    labels."""
+    names = {}
+    for name, label in re.findall(r'(\w+)\s*\[label\s*=\s*"((?:[^"\\]|\\.)*)"\]\s*[,;]',
+                                  diagram.split("=>", 1)[0]):
+        names[name] = label
+    arcs = []
+    for source, arrow, target, label in re.findall(
+            r'^\s*(\w+)\s*(=>|->|>>|<=|<-|<<|:>)\s*(\w+)\s*\[label\s*=\s*"((?:[^"\\]|\\.)*)"\]',
+            diagram, re.M):
+        arcs.append((names.get(source, source), arrow, names.get(target, target),
+                     label.replace('\\"', '"')))
+    left = max((len(arc[0]) for arc in arcs), default=0)
+    right = max((len(arc[2]) for arc in arcs), default=0)
+    return "".join(f"{a:<{left}} {arrow} {b:<{right}}  {label}".rstrip() + "\n"
+                   for a, arrow, b, label in arcs)
+
+
+def synced(root, page, text, problems):
+    """`page`'s text with every listing, bottom nav and diagram text as the
+    sources say; what cannot be made so goes to `problems`."""
+    where = page.relative_to(root)
+
+    def from_snippet(match):
+        try:
+            return listing(match[1], match[2], region(root, match[1], match[2]))
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+            return match[0]
+
+    def refresh(match):
+        try:
+            return listing(match[1], match[2], region(root, match[1], match[2]))
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+            return match[0]
+
+    def diagram(match):
+        return match[0][:match.start(1) - match.start(0)] + match[1] + "-->\n\n```text\n" + \
+            msc_text(match[1]) + "```\n"
+
+    text = LISTING.sub(refresh, SNIPPET.sub(from_snippet, text))
+    text = MSC.sub(diagram, text)
+    nav = NAV.search(text)
+    if nav:
+        text = BOTTOM_NAV_BLOCK.sub("", text.rstrip("\n") + "\n").rstrip("\n")
+        text += f"\n\n---\n{BOTTOM_NAV}\n{nav[1]}\n"
+    return text
+
+
+def check_listings(*args):
+    """Every listing equals its region, no \\snippet line is left, the bottom
+    navigation equals the top one, a diagram's text form is up to date.
+    With --fix (before ROOT), rewrites the pages so that all of it holds."""
+    options = [str(arg) for arg in args[:-1]]
+    if not args or options not in ([], ["--fix"]):
+        print("usage: check_docs.py listings [--fix] ROOT", file=sys.stderr)
+        sys.exit(2)
+    root, fix = args[-1], options == ["--fix"]
+    failures, count, changed = [], 0, []
+    for page in pages(root):
+        text = page.read_text()
+        count += len(LISTING.findall(text)) + len(SNIPPET.findall(text))
+        problems = []
+        wanted = synced(root, page, text, problems)
+        failures += problems
+        if wanted == text:
+            continue
+        where = page.relative_to(root)
+        if fix:
+            page.write_text(wanted)
+            changed.append(str(where))
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            if SNIPPET.match(line):
+                failures.append(f"{where}:{number}: a \\snippet line (a code host shows it raw)")
+        for match in LISTING.finditer(text):
+            try:
+                if match[3] != region(root, match[1], match[2]):
+                    number = text.count("\n", 0, match.start()) + 1
+                    failures.append(f"{where}:{number}: the listing of {match[1]} [{match[2]}] "
+                                    f"differs from the source")
+            except ValueError:
+                pass  # Already said by synced().
+        if wanted.split(BOTTOM_NAV)[-1:] != text.split(BOTTOM_NAV)[-1:] or \
+                wanted.count(BOTTOM_NAV) != text.count(BOTTOM_NAV):
+            failures.append(f"{where}: the navigation at the bottom is not the one at the top")
+        if MSC.sub("", wanted) == MSC.sub("", text) and wanted != text:
+            failures.append(f"{where}: the text form of a sequence diagram is out of date")
+        if not any(f.startswith(str(where)) for f in failures):
+            failures.append(f"{where}: not as the sources say")
+    if failures and not fix:
+        failures.append(f"To refresh every page from the sources: {FIX_COMMAND}")
+    summary = f"{count} listings"
+    if fix:
+        summary += f", {len(changed)} pages rewritten" + (f" ({', '.join(changed)})" if changed else "")
+    return failures, summary
+
+
+# --- Doxygen-only syntax and links, as a code host reads the pages ------------
+
+# Syntax that a code host shows raw. Heading ids come from the file's path
+# (docs/markdown_filter.py adds them); a diagram is an "<!-- msc" comment.
+DOXYGEN_ONLY = [
+    (re.compile(r"^#+ .*\{#[\w-]+\}\s*$"), "a {#id} on a heading (the filter adds page ids)"),
+    (re.compile(r"^\s*\\(msc|endmsc)\b"), "\\msc (write the diagram as an <!-- msc comment)"),
+    (re.compile(r"(?<![\w`])[\\@](ref|subpage|page|anchor|section)\b"),
+     "a Doxygen command (a code host shows it raw)"),
+]
+# The tutorial's \subpage lines build the site's tree of pages.
+DOXYGEN_ONLY_ALLOWED = {"docs/tutorial.md"}
+
+
+def without_code(text):
+    """The page with fenced blocks, HTML comments and code spans blanked
+    (lines kept, so that line numbers still match)."""
+    blank = lambda match: re.sub(r"[^\n]", " ", match[0])
+    text = re.sub(r"^(```|~~~).*?^\1[ \t]*$", blank, text, flags=re.M | re.S)
+    text = re.sub(r"<!--.*?-->", blank, text, flags=re.S)
+    return re.sub(r"(`+)[^`\n].*?\1", blank, text)
+
+
+def github_slug(heading):
+    """The anchor GitHub gives a heading: markup dropped, lower case, every
+    character but letters, digits, spaces, '-' and '_' removed, spaces made
+    '-'. (Repeats get -1, -2, ...: see anchors().)"""
+    text = re.sub(r"<!--.*?-->|<[^>]+>", "", heading)
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    text = text.replace("`", "").replace("*", "")
+    text = re.sub(r"[^\w\- ]", "", text.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(page):
+    seen, result = {}, set()
+    code_free = without_code(page.read_text())
+    for line in code_free.splitlines():
+        match = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if match:
+            slug = github_slug(match[1])
+            result.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+            seen[slug] = seen.get(slug, 0) + 1
+    return result
+
+
+def check_host_links(root):
+    """Every relative link of every page ([x](path) or [x](path#anchor))
+    names a file of the repository, and its anchor a heading there, as a code
+    host resolves them; no Doxygen-only syntax is left in the text."""
     failures, count = [], 0
     for page in pages(root):
-        for number, line in enumerate(page.read_text().splitlines(), 1):
-            match = re.match(r"\s*\\snippet\s+(\S+)\s+(\S+)", line)
-            if not match:
-                continue
-            count += 1
-            source, marker = root / match[1], match[2]
-            where = f"{page.relative_to(root)}:{number}"
-            if not source.is_file():
-                failures.append(f"{where}: no file {match[1]}")
-                continue
-            found = source.read_text().count(f"//! [{marker}]")
-            if found != 2:
-                failures.append(f"{where}: marker [{marker}] appears {found} times in {match[1]}")
-    return failures, f"{count} snippets"
+        where = page.relative_to(root)
+        text = without_code(page.read_text())
+        for number, line in enumerate(text.splitlines(), 1):
+            if str(where) not in DOXYGEN_ONLY_ALLOWED:
+                for pattern, why in DOXYGEN_ONLY:
+                    if pattern.search(line):
+                        failures.append(f"{where}:{number}: {why}")
+            for match in re.finditer(r"!?\[(?:[^\]]|\][^(])*?\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", line):
+                target = match[1]
+                if re.match(r"[a-z][a-z0-9+.-]*:", target):
+                    continue  # A URL (https:, mailto:): not ours to check offline.
+                count += 1
+                path, _, fragment = urllib.parse.unquote(target).partition("#")
+                file = (page.parent / path).resolve() if path else page
+                if not file.exists():
+                    failures.append(f"{where}:{number}: {target}: no such file")
+                elif fragment and file.suffix == ".md" and fragment not in anchors(file):
+                    failures.append(f"{where}:{number}: {target}: no heading #{fragment} in "
+                                    f"{file.relative_to(root.resolve())}")
+                elif file.is_relative_to(root.resolve()) is False:
+                    failures.append(f"{where}:{number}: {target}: outside the repository")
+    return failures, f"{count} relative links"
 
 
 # --- transcripts -----------------------------------------------------------
@@ -399,8 +623,8 @@ def check_links(html_dir):
 
 if __name__ == "__main__":
     check, args = sys.argv[1], [pathlib.Path(a) for a in sys.argv[2:]]
-    failures, summary = {"snippets": check_snippets, "transcripts": check_transcripts,
-                         "links": check_links}[check](*args)
+    failures, summary = {"listings": check_listings, "host-links": check_host_links,
+                         "transcripts": check_transcripts, "links": check_links}[check](*args)
     for failure in failures:
         print(failure, file=sys.stderr)
     print(f"{check}: {summary}, {len(failures)} failed")
