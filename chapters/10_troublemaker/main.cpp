@@ -9,7 +9,8 @@
 //
 //   never-reads   sends and never reads: does the server push back?
 //                 (--then-read: then reads everything back and checks it)
-//   slow-reader   sends, but reads only --rate bytes a second
+//   slow-reader   sends, but reads only --rate bytes a second, saying how
+//                 far it got once a second
 //   idle          connects and says nothing: is it ever closed?
 //                 (idle, trickle, long-line and flood wait --duration seconds)
 //   flood         opens --connections connections at once and holds them
@@ -26,6 +27,7 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string_view>
@@ -49,7 +51,10 @@ struct trouble_options {
   mode what = mode::never_reads;
   std::size_t bytes = 64 * 1024 * 1024;
   bool then_read = false;
-  std::size_t rate = 1024;
+  // slow-reader's pace: 64 MiB at 32 MiB a second takes 2 s, and is still far
+  // slower than the sender, so the server must hold back (at 1 KiB a second
+  // the default 64 MiB would take 18 hours).
+  std::size_t rate = 32 * 1024 * 1024;
   std::size_t connections = 100;
   double duration = 10.0;
 };
@@ -75,13 +80,36 @@ std::string size(std::uint64_t bytes) {
   return text;
 }
 
-// The bytes this client sends: a pattern that differs at every offset, so
-// a byte lost, doubled or reordered in the echo is caught.
-char pattern_at(std::uint64_t offset) { return static_cast<char>((offset * 7919) % 251); }
+// The bytes this client sends. Each 8-byte word is a 64-bit mix of its index
+// (splitmix64's finaliser), so the stream never repeats (not within 2^64
+// words): a byte lost, doubled or reordered anywhere shifts what follows, and
+// the check fails at the first shifted byte that differs (each one matches by
+// chance 1 time in 256, so within a few bytes). A simpler `offset % 251`
+// pattern would repeat every 251 bytes and miss a block of 251 doubled.
+std::uint64_t mix(std::uint64_t word) {
+  word += 0x9e3779b97f4a7c15U;
+  word = (word ^ (word >> 30U)) * 0xbf58476d1ce4e5b9U;
+  word = (word ^ (word >> 27U)) * 0x94d049bb133111ebU;
+  return word ^ (word >> 31U);
+}
+
+char pattern_at(std::uint64_t offset) {
+  return static_cast<char>(mix(offset / 8) >> (8 * (offset % 8)));
+}
 
 void fill(std::vector<char>& chunk, std::uint64_t offset) {
   for (std::size_t i = 0; i < chunk.size(); ++i) {
     chunk[i] = pattern_at(offset + i);
+  }
+}
+
+// Throws unless the `got` bytes just received at `received` are what was sent there.
+void check_echo(const char* data, std::size_t got, std::uint64_t received) {
+  for (std::size_t i = 0; i < got; ++i) {
+    if (data[i] != pattern_at(received + i)) {
+      throw std::runtime_error{"the echo differs from what was sent at byte " +
+                               std::to_string(received + i)};
+    }
   }
 }
 
@@ -91,6 +119,11 @@ clock_type::duration seconds(double count) {
 
 asio::awaitable<void> sleep_for(clock_type::duration how_long) {
   asio::steady_timer timer{co_await asio::this_coro::executor, how_long};
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<void> sleep_until(clock_type::time_point when) {
+  asio::steady_timer timer{co_await asio::this_coro::executor, when};
   co_await timer.async_wait(asio::use_awaitable);
 }
 
@@ -115,10 +148,12 @@ asio::awaitable<tcp::socket> connect(const sandbox::client_options& where) {
 }
 
 // Sends the pattern from `offset` until `total` bytes are sent or nothing
-// moves for `stall`; returns the new offset.
+// moves for `stall`; returns the new offset. `progress`, if given, follows
+// the offset as it goes (for a progress line printed by another coroutine).
 asio::awaitable<std::uint64_t> send_until_stalled(tcp::socket& socket, std::uint64_t offset,
                                                   std::uint64_t total,
-                                                  clock_type::duration stall) {
+                                                  clock_type::duration stall,
+                                                  std::uint64_t* progress = nullptr) {
   std::vector<char> chunk(64 * 1024);
   socket.non_blocking(true);
   while (offset < total) {
@@ -128,6 +163,9 @@ asio::awaitable<std::uint64_t> send_until_stalled(tcp::socket& socket, std::uint
     const std::size_t sent = socket.write_some(asio::buffer(chunk), error);
     if (!error) {
       offset += sent;
+      if (progress != nullptr) {
+        *progress = offset;
+      }
       continue;
     }
     if (error != asio::error::would_block) {
@@ -145,8 +183,8 @@ asio::awaitable<std::uint64_t> send_until_stalled(tcp::socket& socket, std::uint
 }
 
 // Reads everything until end of file, checking the pattern; returns the count.
-asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket, std::size_t per_second = 0) {
-  std::vector<char> buffer(per_second != 0 ? per_second : 256 * 1024);
+asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket) {
+  std::vector<char> buffer(256 * 1024);
   std::uint64_t received = 0;
   for (;;) {
     auto [error, got] = co_await socket.async_read_some(asio::buffer(buffer),
@@ -157,16 +195,8 @@ asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket, std::size_t p
     if (error) {
       throw std::system_error{error, "receive"};
     }
-    for (std::size_t i = 0; i < got; ++i) {
-      if (buffer[i] != pattern_at(received + i)) {
-        throw std::runtime_error{"the echo differs from what was sent at byte " +
-                                 std::to_string(received + i)};
-      }
-    }
+    check_echo(buffer.data(), got, received);
     received += got;
-    if (per_second != 0) {
-      co_await sleep_for(1s);
-    }
   }
 }
 
@@ -193,15 +223,49 @@ asio::awaitable<void> never_reads(sandbox::client_options where, trouble_options
   observe("read back ", size(received), received == options.bytes ? ", every byte in order" : ", not all of it");
 }
 
+// As read_and_check, but no faster than `rate` bytes a second: after each
+// read it sleeps until the bytes read so far are due (received / rate
+// seconds after the start). Once a second it says how far both sides got, so
+// a long run shows it is alive, and the gap between "sent" and "read" is what
+// the server and the kernels hold for it.
+asio::awaitable<std::uint64_t> read_slowly(tcp::socket& socket, std::uint64_t rate,
+                                           const std::uint64_t& sent) {
+  std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(rate, 64 * 1024)));
+  const auto start = clock_type::now();
+  auto next_report = start + 1s;
+  std::uint64_t received = 0;
+  for (;;) {
+    auto [error, got] = co_await socket.async_read_some(asio::buffer(buffer),
+                                                        sandbox::as_tuple_awaitable);
+    if (error == asio::error::eof) {
+      co_return received;
+    }
+    if (error) {
+      throw std::system_error{error, "receive"};
+    }
+    check_echo(buffer.data(), got, received);
+    received += got;
+    co_await sleep_until(start + seconds(static_cast<double>(received) / static_cast<double>(rate)));
+    if (clock_type::now() >= next_report) {
+      observe("read ", size(received), " so far; sent ", size(sent));
+      next_report += 1s;
+    }
+  }
+}
+
 asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options options) {
   auto socket = co_await connect(where);
-  observe("connected; sending ", size(options.bytes), ", reading ", options.rate, " bytes a second");
-  const auto send_all = [](tcp::socket& s, std::uint64_t total) -> asio::awaitable<void> {
-    co_await send_until_stalled(s, 0, total, 3600s);
+  observe("connected; sending ", size(options.bytes), ", reading ", size(options.rate),
+          " a second");
+  // Both coroutines below run on this program's one thread: `sent` needs no lock.
+  std::uint64_t sent = 0;
+  const auto send_all = [](tcp::socket& s, std::uint64_t total,
+                           std::uint64_t& sent) -> asio::awaitable<void> {
+    co_await send_until_stalled(s, 0, total, 3600s, &sent);
     s.shutdown(tcp::socket::shutdown_send);
   };
-  const std::uint64_t received =
-      co_await (send_all(socket, options.bytes) && read_and_check(socket, options.rate));
+  const std::uint64_t received = co_await (send_all(socket, options.bytes, sent) &&
+                                           read_slowly(socket, options.rate, sent));
   observe("read back ", size(received), ", every byte in order");
 }
 
