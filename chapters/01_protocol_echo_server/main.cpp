@@ -47,7 +47,8 @@ class simple_echo_protocol : public sandbox::protocol {
       sandbox::println(sandbox::bytes_repr(data));  // print(data): b'a'
     }
     // Two writes, as in the lesson. They are only buffered here, and leave
-    // together in one TCP segment when this callback returns.
+    // together in one send when this callback returns (one TCP segment, as
+    // long as they fit in one).
     transport_->write("echo:");
     transport_->write(data);
   }

@@ -125,7 +125,7 @@ def synced(root, page, text, problems):
         try:
             return listing(match[1], match[2], region(root, match[1], match[2]))
         except ValueError as error:
-            problems.append(f"{where}: {error}")
+            problems.append(f"{where}:{text.count(chr(10), 0, match.start()) + 1}: {error}")
             return match[0]
 
     def refresh(match):

@@ -49,7 +49,7 @@ class protocol {
   /// producing data until resume_writing().
   virtual void pause_writing();
 
-  /// The write buffer drained below its low-water mark: writing may go on.
+  /// The write buffer drained to its low-water mark or below: writing may go on.
   virtual void resume_writing();
 
  protected:

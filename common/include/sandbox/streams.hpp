@@ -131,15 +131,19 @@ class stream_reader {
 };
 
 /// The counterpart of `asyncio.StreamWriter`: writes go to the transport's
-/// buffer at once; drain() waits for that buffer to empty enough.
+/// buffer at once; drain() waits, once that buffer has passed its high-water
+/// mark, until it is back down to the low-water mark.
 class stream_writer {
  public:
   /// Buffers `data` for sending (does not wait; see drain()).
   void write(std::string_view data);
 
-  /// Waits until the write buffer is below its high-water mark. Call it
-  /// after writing a lot, so that a peer that does not read cannot make us
-  /// buffer without bound. Throws std::system_error if the connection is lost.
+  /// Returns at once unless the write buffer has risen above its high-water
+  /// mark (the transport paused writing, see protocol::pause_writing());
+  /// then waits until the buffer has drained to its low-water mark or below.
+  /// asyncio's drain() does the same. Call it after writing a lot, so that a
+  /// peer that does not read cannot make us buffer without bound. Throws
+  /// std::system_error if the connection is lost.
   asio::awaitable<void> drain();
 
   /// Half-closes: the peer reads end of file once the buffer is sent.
