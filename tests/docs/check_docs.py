@@ -133,25 +133,19 @@ def synced(root, page, text, problems):
     sources say; what cannot be made so goes to `problems`."""
     where = page.relative_to(root)
 
-    def from_snippet(match):
+    def as_listing(match):
+        """A \\snippet line or a listing, made a listing of its region."""
         try:
             return listing(match[1], match[2], region(root, match[1], match[2]))
         except ValueError as error:
-            problems.append(f"{where}:{text.count(chr(10), 0, match.start()) + 1}: {error}")
-            return match[0]
-
-    def refresh(match):
-        try:
-            return listing(match[1], match[2], region(root, match[1], match[2]))
-        except ValueError as error:
-            problems.append(f"{where}: {error}")
+            problems.append(f"{where}:{match.string.count(chr(10), 0, match.start()) + 1}: {error}")
             return match[0]
 
     def diagram(match):
         return match[0][:match.start(1) - match.start(0)] + match[1] + "-->\n\n```text\n" + \
             msc_text(match[1]) + "```\n"
 
-    text = LISTING.sub(refresh, SNIPPET.sub(from_snippet, text))
+    text = LISTING.sub(as_listing, SNIPPET.sub(as_listing, text))
     # Doxygen-only syntax written on another branch: a title's {#id} that the
     # filter would add anyway goes, and a \msc diagram becomes a comment.
     name = page_id(root, page)
