@@ -5,6 +5,10 @@ The pages link to source files relatively, e.g. `[main.cpp](main.cpp)`, which
 a code host follows to the file. In the generated site that file is a page of
 its own, so the link becomes `\\ref chapters/NN_name/main.cpp "main.cpp"`.
 Links to other Markdown pages and to URLs are left for Doxygen to handle.
+
+It also filters the C++ sources (their documentation comments only), where
+code spans with a quote need the same care as in the pages: see
+double_backtick_quoted_spans().
 """
 import pathlib
 import re
@@ -24,4 +28,70 @@ def to_ref(match):
     return f'\\ref {source.relative_to(root).as_posix()} "{text}"'
 
 
-sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, page.read_text()))
+BACKTICKS = re.compile(r"`+")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+DOC_COMMENT = re.compile(r"///|//!")
+
+
+def double_backtick_line(line):
+    """Writes each single-backtick code span of `line` that holds a ' with two."""
+    out, copied, runs, i = [], 0, list(BACKTICKS.finditer(line)), 0
+    while i < len(runs):
+        opening = runs[i]
+        closing = next((j for j in range(i + 1, len(runs))
+                        if len(runs[j][0]) == len(opening[0])), None)
+        if closing is None or line[opening.start() - 1:opening.start()] == "\\":
+            i += 1  # A lone or escaped backtick is literal text.
+            continue
+        content = line[opening.end():runs[closing].start()]
+        if len(opening[0]) == 1 and "'" in content:
+            out += [line[copied:opening.start()], "``", content, "``"]
+            copied = runs[closing].end()
+        i = closing + 1
+    return "".join(out) + line[copied:]
+
+
+def ends_block(stripped, fence):
+    """A fence closes with at least as many of its characters and nothing else."""
+    if fence == "\\endcode":
+        return stripped.startswith(fence)
+    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
+def double_backtick_quoted_spans(text, comments_only=False):
+    """Doxygen 1.9.4 reads `...'...` as old-style `quoting' when a ' is
+    followed by a character that cannot be part of a name (as in
+    `'localhost'` or `b'a\\n'`): the span becomes text with a stray opening
+    quote, and in a table it swallows the cells that follow. With two
+    backticks Doxygen, like CommonMark, takes the span as code, and a code
+    host shows it the same, so the pages keep their single backticks and the
+    site gets the double ones. Fenced blocks (and \\code blocks in comments)
+    are code already and stay untouched; in C++ files only the documentation
+    comments are changed, and every line stays where it was."""
+    lines, fence = text.splitlines(keepends=True), None
+    for number, line in enumerate(lines):
+        start = 0
+        if comments_only:
+            comment = DOC_COMMENT.search(line)
+            if not comment:
+                continue
+            start = comment.end()
+        body = line[start:]
+        if fence is not None:
+            if ends_block(body.strip(), fence):
+                fence = None
+        elif marker := FENCE.match(body):
+            fence = marker[1]
+        elif body.strip().startswith("\\code"):
+            fence = "\\endcode"
+        else:
+            lines[number] = line[:start] + double_backtick_line(body)
+    return "".join(lines)
+
+
+text = page.read_text()
+if page.suffix in (".hpp", ".cpp"):
+    sys.stdout.write(double_backtick_quoted_spans(text, comments_only=True))
+    sys.exit(0)
+text = double_backtick_quoted_spans(text)
+sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))

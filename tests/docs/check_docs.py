@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keeps the prose true. Three checks, each run by CTest:
+"""Keeps the prose true. Four checks, each run by CTest:
 
   snippets ROOT           every \\snippet in a page names an existing file and a
                           marker that appears in it exactly twice;
@@ -9,7 +9,12 @@
                           load generator, whose figures change every run, every
                           line has the same words and units, numbers aside; for
                           a thread pool, any thread number will do;
-  links HTML_DIR          the generated site has no broken internal link.
+  links HTML_DIR          the generated site has no broken internal link;
+  rendering HTML_DIR      no page of the generated site shows leaked markup as
+                          text: Doxygen's \\ilinebr, a markdownTable class or a
+                          <td> tag, a stray opening quote (Doxygen 1.9.4 reads
+                          `...'` as old-style quoting), a Doxygen command
+                          (\\snippet, \\subpage, \\ref) or a {#label}.
 """
 import html.parser
 import pathlib
@@ -397,10 +402,70 @@ def check_links(html_dir):
     return failures, f"{count} internal links in {len(parsed)} pages"
 
 
+# --- rendering ---------------------------------------------------------------
+
+# What a reader must never see as text. Doxygen's own internals are wrong
+# anywhere, code included; commands and labels only outside code, since a
+# source listing may show a documentation comment that uses them.
+LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|\u2018")
+LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}")
+VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+             "source", "track", "wbr"}
+
+
+class TextCollector(html.parser.HTMLParser):
+    """Collects the text a reader sees, marking what is inside code."""
+
+    def __init__(self):
+        super().__init__()
+        self.open = []  # (tag, is code or script) per open element
+        self.texts = []  # (text, in code)
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_TAGS:
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        code = (tag in ("code", "pre", "script", "style") or "fragment" in classes
+                or any(hidden for _, hidden in self.open))
+        self.open.append((tag, code))
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        for depth in range(len(self.open) - 1, -1, -1):
+            if self.open[depth][0] == tag:
+                del self.open[depth:]
+                return
+
+    def handle_data(self, data):
+        tag = self.open[-1][0] if self.open else ""
+        if tag not in ("script", "style") and data.strip():
+            self.texts.append((data, any(code for _, code in self.open)))
+
+
+def check_rendering(html_dir):
+    failures, count = [], 0
+    for page in sorted(html_dir.glob("*.html")):
+        collector = TextCollector()
+        collector.feed(page.read_text(errors="replace"))
+        count += 1
+        for text, in_code in collector.texts:
+            patterns = [LEAKED_ANYWHERE] + ([] if in_code else [LEAKED_IN_PROSE])
+            for pattern in patterns:
+                for match in pattern.finditer(text):
+                    start = max(0, match.start() - 40)
+                    shown = " ".join(text[start:match.end() + 40].split())
+                    failures.append(f"{page.name}: shows {match[0]!r} in \"{shown}\"")
+    if not count:
+        failures.append(f"no HTML in {html_dir}")
+    return failures, f"{count} pages"
+
+
 if __name__ == "__main__":
     check, args = sys.argv[1], [pathlib.Path(a) for a in sys.argv[2:]]
     failures, summary = {"snippets": check_snippets, "transcripts": check_transcripts,
-                         "links": check_links}[check](*args)
+                         "links": check_links, "rendering": check_rendering}[check](*args)
     for failure in failures:
         print(failure, file=sys.stderr)
     print(f"{check}: {summary}, {len(failures)} failed")
