@@ -89,9 +89,35 @@ def double_backtick_quoted_spans(text, comments_only=False):
     return "".join(lines)
 
 
+CONTENTS_MARKER = "<!-- contents:"
+PAGE_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+\.md)\)")
+PAGE_LABEL = re.compile(r"^#[^\n{]*\{#([\w-]+)\}")
+
+
+def links_to_subpages(text):
+    """A contents page (one holding "<!-- contents: ... -->", the tutorial)
+    lists its pages as Markdown links, which a code host follows. Doxygen
+    builds the site's tree from \\subpage instead, and showing both would
+    name every chapter twice: so below the marker, each link to a page with
+    a {#label} becomes `\\subpage label "its text"`, one title per page."""
+    marker = text.find(CONTENTS_MARKER)
+    if marker < 0:
+        return text
+
+    def to_subpage(match):
+        target = page.parent / match[2]
+        label = PAGE_LABEL.match(target.read_text()) if target.is_file() else None
+        if not label:
+            return match[0]
+        title = match[1].replace('"', "'")
+        return f'\\subpage {label[1]} "{title}"'
+
+    return text[:marker] + PAGE_LINK.sub(to_subpage, text[marker:])
+
+
 text = page.read_text()
 if page.suffix in (".hpp", ".cpp"):
     sys.stdout.write(double_backtick_quoted_spans(text, comments_only=True))
     sys.exit(0)
-text = double_backtick_quoted_spans(text)
+text = links_to_subpages(double_backtick_quoted_spans(text))
 sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))

@@ -14,7 +14,9 @@
                           text: Doxygen's \\ilinebr, a markdownTable class or a
                           <td> tag, a stray opening quote (Doxygen 1.9.4 reads
                           `...'` as old-style quoting), a Doxygen command
-                          (\\snippet, \\subpage, \\ref) or a {#label}.
+                          (\\snippet, \\subpage, \\ref) or a {#label}; and
+                          no paragraph or list item names a page twice (a
+                          Markdown link beside a \\subpage to the same page).
 """
 import html.parser
 import pathlib
@@ -409,6 +411,7 @@ def check_links(html_dir):
 # source listing may show a documentation comment that uses them.
 LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|\u2018")
 LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}")
+BLOCK_TAGS = {"p", "li", "td", "th", "dd"}
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
              "source", "track", "wbr"}
 
@@ -420,6 +423,11 @@ class TextCollector(html.parser.HTMLParser):
         super().__init__()
         self.open = []  # (tag, is code or script) per open element
         self.texts = []  # (text, in code)
+        self.blocks = 0  # paragraphs, list items and cells seen so far
+        self.block = []  # the number of each open one
+        self.link = None  # [href, text] of the open link
+        self.links = []  # (block, href, text, text between it and the one before)
+        self.between = ""
 
     def handle_starttag(self, tag, attrs):
         if tag in VOID_TAGS:
@@ -428,6 +436,11 @@ class TextCollector(html.parser.HTMLParser):
         code = (tag in ("code", "pre", "script", "style") or "fragment" in classes
                 or any(hidden for _, hidden in self.open))
         self.open.append((tag, code))
+        if tag in BLOCK_TAGS:
+            self.blocks += 1
+            self.block.append(self.blocks)
+        elif tag == "a" and dict(attrs).get("href") and not code:
+            self.link = [dict(attrs)["href"].partition("#")[0], "", self.between]
 
     def handle_startendtag(self, tag, attrs):
         pass
@@ -435,10 +448,22 @@ class TextCollector(html.parser.HTMLParser):
     def handle_endtag(self, tag):
         for depth in range(len(self.open) - 1, -1, -1):
             if self.open[depth][0] == tag:
+                closed = [t for t, _ in self.open[depth:]]
                 del self.open[depth:]
-                return
+                break
+        else:
+            return
+        if "a" in closed and self.link:
+            self.links.append((self.block[-1] if self.block else 0, *self.link))
+            self.link, self.between = None, ""
+        for _ in range(sum(t in BLOCK_TAGS for t in closed)):
+            self.block.pop()
 
     def handle_data(self, data):
+        if self.link:
+            self.link[1] += data
+        else:
+            self.between += data
         tag = self.open[-1][0] if self.open else ""
         if tag not in ("script", "style") and data.strip():
             self.texts.append((data, any(code for _, code in self.open)))
@@ -457,6 +482,10 @@ def check_rendering(html_dir):
                     start = max(0, match.start() - 40)
                     shown = " ".join(text[start:match.end() + 40].split())
                     failures.append(f"{page.name}: shows {match[0]!r} in \"{shown}\"")
+        # A title twice in a row: a Markdown link beside a \subpage to the same page.
+        for before, link in zip(collector.links, collector.links[1:]):
+            if before[:3] == link[:3] and not link[3].strip(" \n:,;.()"):
+                failures.append(f"{page.name}: shows {link[2]!r} twice in a row")
     if not count:
         failures.append(f"no HTML in {html_dir}")
     return failures, f"{count} pages"
