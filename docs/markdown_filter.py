@@ -115,9 +115,23 @@ def links_to_subpages(text):
     return text[:marker] + PAGE_LINK.sub(to_subpage, text[marker:])
 
 
+def table_of_contents(text):
+    """A page with sections gets a table of contents in the site, which
+    doxygen-awesome's interactive-TOC extension keeps beside the reader as
+    they scroll. It goes on the blank line after the title, so every line
+    keeps its number (Doxygen's warnings name them); a code host has its own
+    outline and never sees the command."""
+    lines = text.split("\n")
+    sections = sum(line.startswith("## ") for line in lines)
+    if sections < 3 or len(lines) < 2 or not lines[0].startswith("# ") or lines[1].strip():
+        return text
+    lines[1] = "\\tableofcontents"
+    return "\n".join(lines)
+
+
 text = page.read_text()
 if page.suffix in (".hpp", ".cpp"):
     sys.stdout.write(double_backtick_quoted_spans(text, comments_only=True))
     sys.exit(0)
-text = links_to_subpages(double_backtick_quoted_spans(text))
+text = table_of_contents(links_to_subpages(double_backtick_quoted_spans(text)))
 sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))
