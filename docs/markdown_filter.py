@@ -6,9 +6,11 @@ a code host follows to the file. In the generated site that file is a page of
 its own, so the link becomes `\\ref chapters/NN_name/main.cpp "main.cpp"`.
 Links to other Markdown pages and to URLs are left for Doxygen to handle.
 
-It also filters the C++ sources (their documentation comments only), where
-code spans with a quote need the same care as in the pages: see
-double_backtick_quoted_spans().
+The rest adapts what a code host shows well to Doxygen 1.9.4, and leaves the
+Markdown as a code host wants it: code spans Doxygen misreads are rewritten
+(code_spans_for_doxygen(), also run on the C++ sources' documentation
+comments), the tutorial's links build the site's tree (links_to_subpages()),
+and pages with sections get a table of contents (table_of_contents()).
 """
 import pathlib
 import re
@@ -33,9 +35,11 @@ FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 DOC_COMMENT = re.compile(r"///|//!")
 
 
-def double_backtick_line(line):
-    """Writes each single-backtick code span of `line` that holds a ' with two."""
+def respan_line(line):
+    """Rewrites the code spans of `line` that Doxygen 1.9.4 would misread
+    (see code_spans_for_doxygen())."""
     out, copied, runs, i = [], 0, list(BACKTICKS.finditer(line)), 0
+    table_row = line.lstrip().startswith("|")
     while i < len(runs):
         opening = runs[i]
         closing = next((j for j in range(i + 1, len(runs))
@@ -44,7 +48,11 @@ def double_backtick_line(line):
             i += 1  # A lone or escaped backtick is literal text.
             continue
         content = line[opening.end():runs[closing].start()]
-        if len(opening[0]) == 1 and "'" in content:
+        if table_row and "\\|" in content:
+            code = content.strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            out += [line[copied:opening.start()], "<code>", code, "</code>"]
+            copied = runs[closing].end()
+        elif len(opening[0]) == 1 and "'" in content:
             out += [line[copied:opening.start()], "``", content, "``"]
             copied = runs[closing].end()
         i = closing + 1
@@ -58,16 +66,22 @@ def ends_block(stripped, fence):
     return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
 
 
-def double_backtick_quoted_spans(text, comments_only=False):
-    """Doxygen 1.9.4 reads `...'...` as old-style `quoting' when a ' is
-    followed by a character that cannot be part of a name (as in
-    `'localhost'` or `b'a\\n'`): the span becomes text with a stray opening
-    quote, and in a table it swallows the cells that follow. With two
-    backticks Doxygen, like CommonMark, takes the span as code, and a code
-    host shows it the same, so the pages keep their single backticks and the
-    site gets the double ones. Fenced blocks (and \\code blocks in comments)
-    are code already and stay untouched; in C++ files only the documentation
-    comments are changed, and every line stays where it was."""
+def code_spans_for_doxygen(text, comments_only=False):
+    """Two kinds of code span that a code host shows right and Doxygen 1.9.4
+    does not:
+
+    - A single-backtick span holding a ' followed by a character that cannot
+      be part of a name (`'localhost'`, `b'a\\n'`): Doxygen reads it as
+      old-style `quoting', so the span becomes text with a stray opening
+      quote, and in a table it swallows the cells that follow. With two
+      backticks Doxygen, like CommonMark, takes it as code.
+    - A span with escaped pipes in a table row (`a \\|\\| b`): a code host
+      shows a || b, Doxygen shows the backslashes. As <code> (its & < >
+      escaped), Doxygen drops them too.
+
+    Fenced blocks (and \\code blocks in comments) are code already and stay
+    untouched; in C++ files only the documentation comments are changed, and
+    every line stays where it was."""
     lines, fence = text.splitlines(keepends=True), None
     for number, line in enumerate(lines):
         start = 0
@@ -85,7 +99,7 @@ def double_backtick_quoted_spans(text, comments_only=False):
         elif body.strip().startswith("\\code"):
             fence = "\\endcode"
         else:
-            lines[number] = line[:start] + double_backtick_line(body)
+            lines[number] = line[:start] + respan_line(body)
     return "".join(lines)
 
 
@@ -131,7 +145,7 @@ def table_of_contents(text):
 
 text = page.read_text()
 if page.suffix in (".hpp", ".cpp"):
-    sys.stdout.write(double_backtick_quoted_spans(text, comments_only=True))
+    sys.stdout.write(code_spans_for_doxygen(text, comments_only=True))
     sys.exit(0)
-text = table_of_contents(links_to_subpages(double_backtick_quoted_spans(text)))
+text = table_of_contents(links_to_subpages(code_spans_for_doxygen(text)))
 sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))

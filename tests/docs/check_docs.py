@@ -12,8 +12,9 @@
   links HTML_DIR          the generated site has no broken internal link;
   rendering HTML_DIR      no page of the generated site shows leaked markup as
                           text: Doxygen's \\ilinebr, a markdownTable class or a
-                          <td> tag, a stray opening quote (Doxygen 1.9.4 reads
-                          `...'` as old-style quoting), a Doxygen command
+                          <td> tag, a table's escaped pipe, a stray opening
+                          quote (Doxygen 1.9.4 reads `...'` as old-style
+                          quoting), a Doxygen command
                           (\\snippet, \\subpage, \\ref) or a {#label}; and
                           no paragraph or list item names a page twice (a
                           Markdown link beside a \\subpage to the same page).
@@ -410,6 +411,8 @@ def check_links(html_dir):
 # anywhere, code included; commands and labels only outside code, since a
 # source listing may show a documentation comment that uses them.
 LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|\u2018")
+# A table cell escapes its pipes (GitHub shows `a \\|\\| b` as a || b).
+LEAKED_IN_CELLS = re.compile(r"\\\|")
 LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}")
 BLOCK_TAGS = {"p", "li", "td", "th", "dd"}
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
@@ -422,7 +425,7 @@ class TextCollector(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
         self.open = []  # (tag, is code or script) per open element
-        self.texts = []  # (text, in code)
+        self.texts = []  # (text, in code, in a table cell)
         self.blocks = 0  # paragraphs, list items and cells seen so far
         self.block = []  # the number of each open one
         self.link = None  # [href, text] of the open link
@@ -466,7 +469,8 @@ class TextCollector(html.parser.HTMLParser):
             self.between += data
         tag = self.open[-1][0] if self.open else ""
         if tag not in ("script", "style") and data.strip():
-            self.texts.append((data, any(code for _, code in self.open)))
+            self.texts.append((data, any(code for _, code in self.open),
+                               any(t in ("td", "th") for t, _ in self.open)))
 
 
 def check_rendering(html_dir):
@@ -475,8 +479,9 @@ def check_rendering(html_dir):
         collector = TextCollector()
         collector.feed(page.read_text(errors="replace"))
         count += 1
-        for text, in_code in collector.texts:
-            patterns = [LEAKED_ANYWHERE] + ([] if in_code else [LEAKED_IN_PROSE])
+        for text, in_code, in_cell in collector.texts:
+            patterns = ([LEAKED_ANYWHERE] + ([] if in_code else [LEAKED_IN_PROSE])
+                        + ([LEAKED_IN_CELLS] if in_cell else []))
             for pattern in patterns:
                 for match in pattern.finditer(text):
                     start = max(0, match.start() - 40)
