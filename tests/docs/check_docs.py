@@ -14,7 +14,7 @@
                           text: Doxygen's \\ilinebr, a markdownTable class or a
                           <td> tag, a table's escaped pipe, a stray opening
                           quote (Doxygen 1.9.4 reads `...'` as old-style
-                          quoting), a Doxygen command
+                          quoting), a backtick outside code, a Doxygen command
                           (\\snippet, \\subpage, \\ref) or a {#label}; and
                           no paragraph or list item names a page twice (a
                           Markdown link beside a \\subpage to the same page).
@@ -413,7 +413,8 @@ def check_links(html_dir):
 LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|\u2018")
 # A table cell escapes its pipes (GitHub shows `a \\|\\| b` as a || b).
 LEAKED_IN_CELLS = re.compile(r"\\\|")
-LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}")
+# A backtick outside code is a code span Doxygen did not take as one.
+LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}|`")
 BLOCK_TAGS = {"p", "li", "td", "th", "dd"}
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
              "source", "track", "wbr"}
