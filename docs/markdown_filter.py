@@ -105,7 +105,8 @@ def code_spans_for_doxygen(text, comments_only=False):
 
 CONTENTS_MARKER = "<!-- contents:"
 PAGE_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+\.md)\)")
-PAGE_LABEL = re.compile(r"^#[^\n{]*\{#([\w-]+)\}")
+# A page's label: {#label} after its title, or a \page command near the top.
+PAGE_LABEL = re.compile(r"\{#([\w-]+)\}|\\page\s+([\w-]+)")
 
 
 def links_to_subpages(text):
@@ -120,11 +121,12 @@ def links_to_subpages(text):
 
     def to_subpage(match):
         target = page.parent / match[2]
-        label = PAGE_LABEL.match(target.read_text()) if target.is_file() else None
+        head = "\n".join(target.read_text().split("\n")[:5]) if target.is_file() else ""
+        label = PAGE_LABEL.search(head)
         if not label:
             return match[0]
         title = match[1].replace('"', "'")
-        return f'\\subpage {label[1]} "{title}"'
+        return f'\\subpage {label[1] or label[2]} "{title}"'
 
     return text[:marker] + PAGE_LINK.sub(to_subpage, text[marker:])
 
