@@ -5,8 +5,16 @@ find_path(SANDBOX_DOXYGEN_AWESOME_DIR doxygen-awesome.css
   PATHS /usr/share/doxygen-awesome-css
   DOC "Directory of doxygen-awesome.css (Debian: doxygen-awesome-css)")
 
+# The site's header loads the theme's JavaScript extensions (dark-mode toggle,
+# copy button, interactive table of contents), shipped from version 2.1 on.
+if(SANDBOX_DOXYGEN_AWESOME_DIR
+   AND NOT EXISTS ${SANDBOX_DOXYGEN_AWESOME_DIR}/doxygen-awesome-interactive-toc.js)
+  message(STATUS "Docs: ${SANDBOX_DOXYGEN_AWESOME_DIR} has no JavaScript extensions (2.1 or later has)")
+  set(SANDBOX_DOXYGEN_AWESOME_DIR "")
+endif()
+
 if(NOT DOXYGEN_FOUND OR NOT SANDBOX_DOXYGEN_AWESOME_DIR)
-  message(STATUS "Docs skipped: install doxygen and doxygen-awesome-css for the 'docs' target")
+  message(STATUS "Docs skipped: install doxygen and doxygen-awesome-css (2.1 or later) for the 'docs' target")
   set(SANDBOX_DOCS_AVAILABLE OFF)
   return()
 endif()

@@ -8,6 +8,12 @@ Links to other Markdown pages and to URLs are left for Doxygen to handle.
 
 It also adds what only Doxygen reads, so that the pages themselves show
 nothing raw on a code host (doxygen_only_syntax() below).
+
+The rest adapts what a code host shows well to Doxygen 1.9.4, and leaves the
+Markdown as a code host wants it: code spans Doxygen misreads are rewritten
+(code_spans_for_doxygen(), also run on the C++ sources' documentation
+comments), the tutorial's links build the site's tree (links_to_subpages()),
+and pages with sections get a table of contents (table_of_contents()).
 """
 import pathlib
 import re
@@ -57,4 +63,129 @@ def to_ref(match):
     return f'\\ref {source.relative_to(root).as_posix()} "{text}"'
 
 
-sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, doxygen_only_syntax(page.read_text())))
+BACKTICKS = re.compile(r"`+")
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+DOC_COMMENT = re.compile(r"///|//!")
+
+
+def respan_line(line):
+    """Rewrites the code spans of `line` that Doxygen 1.9.4 would misread
+    (see code_spans_for_doxygen())."""
+    out, copied, runs, i = [], 0, list(BACKTICKS.finditer(line)), 0
+    table_row = line.lstrip().startswith("|")
+    while i < len(runs):
+        opening = runs[i]
+        closing = next((j for j in range(i + 1, len(runs))
+                        if len(runs[j][0]) == len(opening[0])), None)
+        if closing is None or line[opening.start() - 1:opening.start()] == "\\":
+            i += 1  # A lone or escaped backtick is literal text.
+            continue
+        content = line[opening.end():runs[closing].start()]
+        if table_row and "\\|" in content:
+            code = content.strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            out += [line[copied:opening.start()], "<code>", code, "</code>"]
+            copied = runs[closing].end()
+        elif len(opening[0]) == 1 and "'" in content:
+            out += [line[copied:opening.start()], "``", content, "``"]
+            copied = runs[closing].end()
+        i = closing + 1
+    return "".join(out) + line[copied:]
+
+
+def ends_block(stripped, fence):
+    """A fence closes with at least as many of its characters and nothing else."""
+    if fence == "\\endcode":
+        return stripped.startswith(fence)
+    return len(stripped) >= len(fence) and stripped == fence[0] * len(stripped)
+
+
+def code_spans_for_doxygen(text, comments_only=False):
+    """Two kinds of code span that a code host shows right and Doxygen 1.9.4
+    does not:
+
+    - A single-backtick span holding a ' followed by a character that cannot
+      be part of a name (`'localhost'`, `b'a\\n'`): Doxygen reads it as
+      old-style `quoting', so the span becomes text with a stray opening
+      quote, and in a table it swallows the cells that follow. With two
+      backticks Doxygen, like CommonMark, takes it as code.
+    - A span with escaped pipes in a table row (`a \\|\\| b`): a code host
+      shows a || b, Doxygen shows the backslashes. As <code> (its & < >
+      escaped), Doxygen drops them too.
+
+    Fenced blocks (and \\code blocks in comments) are code already and stay
+    untouched; in C++ files only the documentation comments are changed, and
+    every line stays where it was."""
+    lines, fence = text.splitlines(keepends=True), None
+    for number, line in enumerate(lines):
+        start = 0
+        if comments_only:
+            comment = DOC_COMMENT.search(line)
+            if not comment:
+                continue
+            start = comment.end()
+        body = line[start:]
+        if fence is not None:
+            if ends_block(body.strip(), fence):
+                fence = None
+        elif marker := FENCE.match(body):
+            fence = marker[1]
+        elif body.strip().startswith("\\code"):
+            fence = "\\endcode"
+        else:
+            lines[number] = line[:start] + respan_line(body)
+    return "".join(lines)
+
+
+CONTENTS_MARKER = "<!-- contents:"
+PAGE_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+\.md)\)")
+# A page's label: {#label} after its title, or a \page command near the top.
+PAGE_LABEL = re.compile(r"\{#([\w-]+)\}|\\page\s+([\w-]+)")
+
+
+def links_to_subpages(text):
+    """A contents page (one holding "<!-- contents: ... -->", the tutorial)
+    lists its pages as Markdown links, which a code host follows. Doxygen
+    builds the site's tree from \\subpage instead, and showing both would
+    name every chapter twice: so below the marker, each link to a page with
+    an id (page_id(), or its own {#label}) becomes `\\subpage id "its text"`,
+    one title per page."""
+    marker = text.find(CONTENTS_MARKER)
+    if marker < 0:
+        return text
+
+    def to_subpage(match):
+        target = (page.parent / match[2]).resolve()
+        if not target.is_file():
+            return match[0]
+        head = "\n".join(target.read_text().split("\n")[:5])
+        label = PAGE_LABEL.search(head)
+        name = (label[1] or label[2]) if label else page_id(target)
+        if not name:
+            return match[0]
+        title = match[1].replace('"', "'")
+        return f'\\subpage {name} "{title}"'
+
+    return text[:marker] + PAGE_LINK.sub(to_subpage, text[marker:])
+
+
+def table_of_contents(text):
+    """A page with sections gets a table of contents in the site, which
+    doxygen-awesome's interactive-TOC extension keeps beside the reader as
+    they scroll. It goes on the blank line after the title, so every line
+    keeps its number (Doxygen's warnings name them); a code host has its own
+    outline and never sees the command."""
+    lines = text.split("\n")
+    sections = sum(line.startswith("## ") for line in lines)
+    if sections < 3 or len(lines) < 2 or not lines[0].startswith("# ") or lines[1].strip():
+        return text
+    lines[1] = "\\tableofcontents"
+    return "\n".join(lines)
+
+
+text = page.read_text()
+if page.suffix in (".hpp", ".cpp"):
+    sys.stdout.write(code_spans_for_doxygen(text, comments_only=True))
+    sys.exit(0)
+text = doxygen_only_syntax(text)
+text = table_of_contents(links_to_subpages(code_spans_for_doxygen(text)))
+sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))

@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/address.hpp prints and resolves addresses.
 #include "sandbox/address.hpp"
 
 namespace sandbox {

@@ -1,3 +1,5 @@
+/// \file
+/// \brief Asio's own compiled part, built once (see the comment below).
 // Asio's non-template code, compiled once for the whole project.
 //
 // With ASIO_SEPARATE_COMPILATION defined (see cmake/Asio.cmake) every other

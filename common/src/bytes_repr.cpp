@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/bytes_repr.hpp writes bytes as Python's `repr()` does.
 #include "sandbox/bytes_repr.hpp"
 
 namespace sandbox {

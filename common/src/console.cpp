@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/console.hpp keeps lines from many threads whole.
 #include "sandbox/console.hpp"
 
 #include <cstdio>

@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/cpu_time.hpp reads a process's CPU time from `/proc`.
 #include "sandbox/cpu_time.hpp"
 
 #include <fstream>

@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/histogram.hpp records latencies and finds percentiles.
 #include "sandbox/histogram.hpp"
 
 #include <algorithm>

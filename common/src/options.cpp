@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/options.hpp declares and checks the shared options.
 #include "sandbox/options.hpp"
 
 #include <algorithm>

@@ -1,3 +1,5 @@
+/// \file
+/// \brief The default callbacks of sandbox/protocol.hpp.
 #include "sandbox/protocol.hpp"
 
 namespace sandbox {

@@ -1,3 +1,5 @@
+/// \file
+/// \brief How sandbox/run.hpp runs the event loop, on one thread or many.
 #include "sandbox/run.hpp"
 
 #include "sandbox/console.hpp"

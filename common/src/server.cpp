@@ -1,3 +1,7 @@
+/// \file
+/// \brief How a server accepts: the accept loop, its back-off on errors, the
+/// connection limit and its polite refusal, and closing the clients on
+/// shutdown.
 #include "sandbox/server.hpp"
 
 #include "sandbox/address.hpp"

@@ -1,3 +1,7 @@
+/// \file
+/// \brief How the streams work: the reader's buffer and its waits
+/// (`readline()`, `readuntil()`), `feed_data()` and flow control, the writer's
+/// `drain()`.
 #include "sandbox/streams.hpp"
 
 #include "sandbox/address.hpp"

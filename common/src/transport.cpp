@@ -1,3 +1,7 @@
+/// \file
+/// \brief How a transport works: the read loop that calls the protocol, the
+/// read buffer that adapts to the traffic, write coalescing
+/// (`schedule_write()`), read back-pressure.
 #include "sandbox/transport.hpp"
 
 #include "sandbox/server.hpp"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keeps the prose true. Four checks, each run by CTest:
+"""Keeps the prose true. Five checks, each run by CTest:
 
   listings [--fix] ROOT   every listing (a fenced block after "<!-- listing:
                           FILE MARKER -->") is the marked region of FILE, no
@@ -15,7 +15,15 @@
                           load generator, whose figures change every run, every
                           line has the same words and units, numbers aside; for
                           a thread pool, any thread number will do;
-  links HTML_DIR          the generated site has no broken internal link.
+  links HTML_DIR          the generated site has no broken internal link;
+  rendering HTML_DIR      no page of the generated site shows leaked markup as
+                          text: Doxygen's \\ilinebr, a markdownTable class or a
+                          <td> tag, a table's escaped pipe, a stray opening
+                          quote (Doxygen 1.9.4 reads `...'` as old-style
+                          quoting), a backtick outside code, a Doxygen command
+                          (\\snippet, \\subpage, \\ref) or a {#label}; and
+                          no paragraph or list item names a page twice (a
+                          Markdown link beside a \\subpage to the same page).
 """
 import html.parser
 import pathlib
@@ -223,8 +231,9 @@ DOXYGEN_ONLY = [
     (re.compile(r"(?<![\w`])[\\@](ref|subpage|page|anchor|section)\b"),
      "a Doxygen command (a code host shows it raw)"),
 ]
-# The tutorial's \subpage lines build the site's tree of pages.
-DOXYGEN_ONLY_ALLOWED = {"docs/tutorial.md"}
+# Pages allowed to use it (none: the tutorial's links become \subpage in the
+# filter).
+DOXYGEN_ONLY_ALLOWED = set()
 
 
 def without_code(text):
@@ -637,10 +646,103 @@ def check_links(html_dir):
     return failures, f"{count} internal links in {len(parsed)} pages"
 
 
+# --- rendering ---------------------------------------------------------------
+
+# What a reader must never see as text. Doxygen's own internals are wrong
+# anywhere, code included; commands and labels only outside code, since a
+# source listing may show a documentation comment that uses them.
+LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|\u2018")
+# A table cell escapes its pipes (GitHub shows `a \\|\\| b` as a || b).
+LEAKED_IN_CELLS = re.compile(r"\\\|")
+# A backtick outside code is a code span Doxygen did not take as one.
+LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}|`")
+BLOCK_TAGS = {"p", "li", "td", "th", "dd"}
+VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+             "source", "track", "wbr"}
+
+
+class TextCollector(html.parser.HTMLParser):
+    """Collects the text a reader sees, marking what is inside code."""
+
+    def __init__(self):
+        super().__init__()
+        self.open = []  # (tag, is code or script) per open element
+        self.texts = []  # (text, in code, in a table cell)
+        self.blocks = 0  # paragraphs, list items and cells seen so far
+        self.block = []  # the number of each open one
+        self.link = None  # [href, text] of the open link
+        self.links = []  # (block, href, text, text between it and the one before)
+        self.between = ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID_TAGS:
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        code = (tag in ("code", "pre", "script", "style") or "fragment" in classes
+                or any(hidden for _, hidden in self.open))
+        self.open.append((tag, code))
+        if tag in BLOCK_TAGS:
+            self.blocks += 1
+            self.block.append(self.blocks)
+        elif tag == "a" and dict(attrs).get("href") and not code:
+            self.link = [dict(attrs)["href"].partition("#")[0], "", self.between]
+
+    def handle_startendtag(self, tag, attrs):
+        pass
+
+    def handle_endtag(self, tag):
+        for depth in range(len(self.open) - 1, -1, -1):
+            if self.open[depth][0] == tag:
+                closed = [t for t, _ in self.open[depth:]]
+                del self.open[depth:]
+                break
+        else:
+            return
+        if "a" in closed and self.link:
+            self.links.append((self.block[-1] if self.block else 0, *self.link))
+            self.link, self.between = None, ""
+        for _ in range(sum(t in BLOCK_TAGS for t in closed)):
+            self.block.pop()
+
+    def handle_data(self, data):
+        if self.link:
+            self.link[1] += data
+        else:
+            self.between += data
+        tag = self.open[-1][0] if self.open else ""
+        if tag not in ("script", "style") and data.strip():
+            self.texts.append((data, any(code for _, code in self.open),
+                               any(t in ("td", "th") for t, _ in self.open)))
+
+
+def check_rendering(html_dir):
+    failures, count = [], 0
+    for page in sorted(html_dir.glob("*.html")):
+        collector = TextCollector()
+        collector.feed(page.read_text(errors="replace"))
+        count += 1
+        for text, in_code, in_cell in collector.texts:
+            patterns = ([LEAKED_ANYWHERE] + ([] if in_code else [LEAKED_IN_PROSE])
+                        + ([LEAKED_IN_CELLS] if in_cell else []))
+            for pattern in patterns:
+                for match in pattern.finditer(text):
+                    start = max(0, match.start() - 40)
+                    shown = " ".join(text[start:match.end() + 40].split())
+                    failures.append(f"{page.name}: shows {match[0]!r} in \"{shown}\"")
+        # A title twice in a row: a Markdown link beside a \subpage to the same page.
+        for before, link in zip(collector.links, collector.links[1:]):
+            if before[:3] == link[:3] and not link[3].strip(" \n:,;.()"):
+                failures.append(f"{page.name}: shows {link[2]!r} twice in a row")
+    if not count:
+        failures.append(f"no HTML in {html_dir}")
+    return failures, f"{count} pages"
+
+
 if __name__ == "__main__":
     check, args = sys.argv[1], [pathlib.Path(a) for a in sys.argv[2:]]
     failures, summary = {"listings": check_listings, "host-links": check_host_links,
-                         "transcripts": check_transcripts, "links": check_links}[check](*args)
+                         "transcripts": check_transcripts, "links": check_links,
+                         "rendering": check_rendering}[check](*args)
     for failure in failures:
         print(failure, file=sys.stderr)
     print(f"{check}: {summary}, {len(failures)} failed")
