@@ -613,7 +613,7 @@ def main() -> int:
         if failures:
             print("\n".join(failures), file=sys.stderr)
             return 1
-        print("the pages show summary.csv and machine.txt")
+        print("the pages show summary.csv, warmup.csv and machine.txt")
         return 0
 
     rule = SteadyRule(max_windows=max(1, round(args.warmup_max / SteadyRule.window)))
