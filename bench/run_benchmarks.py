@@ -4,15 +4,18 @@
     ./scripts/sandbox.sh bench            # builds the release preset, then runs this
     python3 bench/run_benchmarks.py --build-dir build/release [--rounds 5] [--quick]
 
-For each case (connections x message size) and each round, it starts every
-server in turn, drives it with ch04_echo_bench for a fixed time, and reads
-the server's CPU time from /proc. Servers are pinned to core 0 and the load
-generator to core 1 (taskset), so they do not fight over a core; the order
-of the servers rotates every round, so a burst of noise from a neighbour on
-this shared machine hits each of them in turn instead of one. The report
-gives medians over the rounds, and each server's ratio to the C epoll
-baseline *of the same run*: ratios measured side by side survive a noisy
-machine far better than absolute figures do.
+Each round starts every server once, pinned to core 0 (taskset), and warms
+it up to its steady state: runs of fresh connections from the load
+generator, pinned to core 1, until two in a row cost the server the same
+CPU per echo (asyncio's servers cost twice as much on the first connections
+they serve; see chapter 04's page, "Warm up first"). Then every case
+(connections x message size) is run against every server in turn, each with
+new connections and a short warm-up of its own, with the server's CPU time
+read from /proc. The order of the servers rotates every round, so a burst of
+noise from a neighbour on this shared machine hits each of them in turn
+instead of one. The report gives medians over the rounds, and each server's
+ratio to the C epoll baseline *of the same round*: ratios measured side by
+side survive a noisy machine far better than absolute figures do.
 
 Servers: the C epoll baseline (bench/epoll_echo_server.c), chapters 01 and
 02, each chapter's reference.py on asyncio's own loop and on uvloop (when
@@ -20,15 +23,16 @@ python3-uvloop is installed), and a Node.js `net` server (when `node` is).
 
 Writes, into --out (docs/benchmarks by default):
   runs.csv       every single run
+  warmup.csv     every warm-up window: how each server's cost settled
   summary.csv    medians per case and server, with the ratios to epoll
   machine.txt    what it ran on
   *.svg          charts (gnuplot), shown on the docs' benchmark page
-and refreshes the results table, the targets table and the machine's
-description in docs/benchmarks.md and chapter 04's page (between markers
+and refreshes the results, warm-up and targets tables and the machine's
+description in docs/benchmarks.md and docs/performance.md (between markers
 such as <!-- results:begin --> and <!-- results:end -->). --quick runs
 every server and case once, briefly, into a temporary folder: a smoke test.
---check-page verifies that the pages show what summary.csv and machine.txt
-hold.
+--check-page verifies that the pages show what summary.csv, warmup.csv and
+machine.txt hold.
 """
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # The pages that show the results, between <!-- NAME:begin --> and
 # <!-- NAME:end --> markers (results, targets, machine).
-PAGES = [ROOT / "docs" / "benchmarks.md", ROOT / "chapters" / "04_echo_benchmark" / "README.md"]
+PAGES = [ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "performance.md"]
 BASELINE = "epoll"
 
 
@@ -184,28 +188,38 @@ def start(server: Server, core: int | None, logs: Path) -> RunningServer:
         return RunningServer(server, core, logs)
 
 
+def drive(bench: Path, running: RunningServer, server: Server, case: Case, duration: float,
+          warmup: float, core: int | None) -> dict:
+    """One run of ch04_echo_bench against a running server, with connections
+    of its own: `warmup` seconds unmeasured, then `duration` measured.
+    Returns its JSON report."""
+    argv = pinned([str(bench), "--host", "127.0.0.1", "--port", str(running.port),
+                   "--connections", str(case.connections), "--size", str(case.size),
+                   "--duration", str(duration), "--warmup", str(warmup),
+                   "--server-pid", str(running.process.pid), "--json", "--quiet"], core)
+    if server.prefix:
+        argv += ["--prefix", server.prefix]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + warmup + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"ch04_echo_bench against {server.name} ({case.name}) failed: "
+                           f"{done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
 def run_one(bench: Path, server: Server, case: Case, args, cores, logs: Path) -> dict:
+    """A fresh server for one run (chapter 06's comparison measures this way:
+    its C++ servers cost the same from their first connection on)."""
     running = start(server, cores[0], logs)
     try:
-        argv = pinned([str(bench), "--host", "127.0.0.1", "--port", str(running.port),
-                       "--connections", str(case.connections), "--size", str(case.size),
-                       "--duration", str(args.duration), "--warmup", str(args.warmup),
-                       "--server-pid", str(running.process.pid), "--json", "--quiet"], cores[1])
-        if server.prefix:
-            argv += ["--prefix", server.prefix]
-        done = subprocess.run(argv, capture_output=True, text=True,
-                              timeout=args.duration + args.warmup + 60)
-        if done.returncode != 0:
-            raise RuntimeError(f"ch04_echo_bench against {server.name} ({case.name}) failed: "
-                               f"{done.stderr.strip()}")
-        return json.loads(done.stdout)
+        return drive(bench, running, server, case, args.duration, args.warmup, cores[1])
     finally:
         running.stop()
 
 
 def run_rounds(cases: list[Case], servers: list[Server], rounds: int, measure) -> list[dict]:
-    """Every case, `rounds` times, every server in turn; `measure(server,
-    case)` returns ch04_echo_bench's JSON. The order rotates each round, so
+    """Every case, `rounds` times, every server in turn, each run on a fresh
+    server (chapter 06's comparison; run_warm_rounds() below is this
+    benchmark's); `measure(server, case)` returns ch04_echo_bench's JSON. The order rotates each round, so
     no server always goes first and a burst of noise from a neighbour on
     this shared machine hits each of them in turn."""
     runs = []
@@ -220,6 +234,95 @@ def run_rounds(cases: list[Case], servers: list[Server], rounds: int, measure) -
                       f"{result['requests_per_s']:>10.0f} requests/s  "
                       f"{result['server_cpu_us_per_echo']:7.2f} us CPU per echo", flush=True)
     return runs
+
+
+# --- Warm-up to the steady state ----------------------------------------------
+#
+# Measured on this machine (chapter 04's page, "Warm up first"): asyncio's
+# servers spend about twice the CPU per echo on the first connections they
+# serve after starting, and keep that cost for as long as those connections
+# last (36 us per echo after 4 s of warm-up on the same connections, 17 us
+# on the next ones); Node's JIT needs a second or two. No warm-up *within* a
+# run cures the first, so each server is started once per round, warmed with
+# runs of fresh connections until its cost holds still, and every case is
+# then measured against it, each with new connections.
+
+# The warm-up load: the case where a server's per-message cost shows most.
+WARMUP_LOAD = Case("warm-up", 100, 1024, "the warm-up load")
+
+
+@dataclass
+class SteadyRule:
+    """When a server counts as warm: the CPU per echo of its last two warm-up
+    windows (each a run with fresh connections) within `tolerance` of each
+    other, after at least `min_windows`; at most `max_windows`, then it is
+    measured anyway and warmup.csv says it never held still."""
+    window: float = 0.5  # seconds; 50 ticks of /proc's 10 ms CPU clock
+    tolerance: float = 0.05
+    min_windows: int = 3  # the first window, always a fresh server's, never counts
+    max_windows: int = 10
+
+
+def is_steady(windows: list[dict], rule: SteadyRule) -> bool:
+    if len(windows) < max(rule.min_windows, 2):
+        return False
+    before, last = (float(w["server_cpu_us_per_echo"]) for w in windows[-2:])
+    return before > 0 and last > 0 and abs(last - before) <= rule.tolerance * min(before, last)
+
+
+def warm_up(measure_window, rule: SteadyRule) -> list[dict]:
+    """Calls `measure_window()` (one run of fresh connections, returning
+    ch04_echo_bench's JSON) until the server's cost holds still; returns
+    every window's figures, first to last."""
+    windows: list[dict] = []
+    while len(windows) < rule.max_windows:
+        windows.append(measure_window())
+        if is_steady(windows, rule):
+            break
+    return windows
+
+
+def run_warm_rounds(cases: list[Case], servers: list[Server], rounds: int, start_server,
+                    measure, rule: SteadyRule) -> tuple[list[dict], list[dict]]:
+    """Every round starts every server (`start_server(server)` returns a
+    running one with a stop()), warms each (`measure(running, server, case,
+    warm_up=True)` runs one warm-up window), then runs every case against
+    every server in turn (`measure(..., warm_up=False)`), and stops them.
+    Servers wait idle while the others are measured, which costs them
+    nothing and keeps them warm. The order rotates each round, so no server
+    always goes first and a burst of noise from a neighbour on this shared
+    machine hits each of them in turn. Returns (runs, warm-up windows)."""
+    runs, windows = [], []
+    for round_number in range(rounds):
+        shift = round_number % len(servers)
+        order = servers[shift:] + servers[:shift]
+        running = {}
+        try:
+            for server in order:
+                running[server.name] = start_server(server)
+                mine = warm_up(lambda: measure(running[server.name], server, WARMUP_LOAD,
+                                               warm_up=True), rule)
+                held = is_steady(mine, rule)
+                for number, w in enumerate(mine):
+                    windows.append({"round": round_number, "server": server.name,
+                                    "window": number, "steady": held,
+                                    "requests_per_s": w["requests_per_s"],
+                                    "cpu_us_per_echo": w["server_cpu_us_per_echo"]})
+                print(f"    round {round_number + 1}  {server.name:13} warm-up: " +
+                      " ".join(f"{float(w['server_cpu_us_per_echo']):.1f}" for w in mine) +
+                      f" us CPU per echo, {'steady' if held else 'NOT steady'}", flush=True)
+            for case in cases:
+                for server in order:
+                    result = measure(running[server.name], server, case, warm_up=False)
+                    result.update(case=case.name, server=server.name, round=round_number)
+                    runs.append(result)
+                    print(f"    {case.name:10} round {round_number + 1}  {server.name:13} "
+                          f"{result['requests_per_s']:>10.0f} requests/s  "
+                          f"{result['server_cpu_us_per_echo']:7.2f} us CPU per echo", flush=True)
+        finally:
+            for one in running.values():
+                one.stop()
+    return runs, windows
 
 
 # --- Summaries, files, charts ------------------------------------------------
@@ -256,6 +359,31 @@ def summarise(runs: list[dict], servers: list[Server]) -> list[dict]:
                 "latency_p99_us": f"{med('latency_p99_us'):.1f}",
             })
     return rows
+
+
+WARMUP_FIELDS = ["round", "server", "window", "steady", "requests_per_s", "cpu_us_per_echo"]
+
+
+def render_warmup(windows: list[dict], summary: list[dict]) -> str:
+    """The warm-up table: per server, medians over the rounds of its first
+    window (a fresh server's first connections), of the window where it held
+    still, and how long that took."""
+    label = {r["server"]: r["label"] for r in summary}
+    lines = ["| server | first window | steady | first / steady | windows to steady | "
+             "rounds steady |", "|---|---:|---:|---:|---:|---:|"]
+    for server in label:
+        mine = [w for w in windows if w["server"] == server]
+        rounds = sorted({int(w["round"]) for w in mine})
+        if not rounds:
+            continue
+        per_round = [[w for w in mine if int(w["round"]) == r] for r in rounds]
+        first = statistics.median(float(ws[0]["cpu_us_per_echo"]) for ws in per_round)
+        last = statistics.median(float(ws[-1]["cpu_us_per_echo"]) for ws in per_round)
+        count = statistics.median(len(ws) for ws in per_round)
+        held = sum(str(ws[-1]["steady"]) == "True" for ws in per_round)
+        lines.append(f"| {label[server]} | {first:.2f} us | {last:.2f} us | "
+                     f"{first / last if last else 0:.2f}x | {count:g} | {held} of {len(rounds)} |")
+    return "\n".join(lines) + "\n"
 
 
 def fenced(text: str) -> str:
@@ -338,7 +466,7 @@ def render_targets(summary: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def describe_machine(python: str | None, notes: list[str], args) -> str:
+def describe_machine(python: str | None, notes: list[str], args, rule: SteadyRule) -> str:
     def first_line(argv):
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
@@ -368,6 +496,10 @@ def describe_machine(python: str | None, notes: list[str], args) -> str:
         f"pinning: servers on core 0, load generator on core 1"
         if (os.cpu_count() or 1) >= 2 else "pinning: none (one core)",
         f"runs: {args.rounds} rounds, {args.warmup} s warm-up + {args.duration} s measured each",
+        f"warm-up: each server started once per round and driven with {WARMUP_LOAD.connections} "
+        f"x {WARMUP_LOAD.size} bytes in {rule.window} s windows, new connections each, until two "
+        f"windows in a row agreed within {rule.tolerance:.0%} in CPU per echo (at least "
+        f"{rule.min_windows}, at most {rule.max_windows} windows); then every case against it",
     ]
     return "\n".join(lines + [f"note: {n}" for n in notes]) + "\n"
 
@@ -423,7 +555,10 @@ def page_blocks(results: Path) -> dict[str, str]:
     """What the pages' marked blocks must hold, from summary.csv and machine.txt."""
     with open(results / "summary.csv") as f:
         summary = list(csv.DictReader(f))
+    with open(results / "warmup.csv") as f:
+        windows = list(csv.DictReader(f))
     return {"results": render_table(summary), "targets": render_targets(summary),
+            "warmup": render_warmup(windows, summary),
             "machine": fenced((results / "machine.txt").read_text())}
 
 
@@ -447,7 +582,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per run")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per run")
+    parser.add_argument("--warmup", type=float, default=0.5,
+                        help="seconds of each run left unmeasured (its new connections settle); "
+                             "servers are also warmed to a steady state once per round")
+    parser.add_argument("--warmup-max", type=float, default=5.0,
+                        help="most seconds a server is warmed before being measured anyway")
     parser.add_argument("--cases", default=",".join(c.name for c in CASES))
     parser.add_argument("--servers", default="", help="comma-separated names (default: all)")
     parser.add_argument("--quick", action="store_true",
@@ -474,11 +613,15 @@ def main() -> int:
         if failures:
             print("\n".join(failures), file=sys.stderr)
             return 1
-        print("the pages show summary.csv and machine.txt")
+        print("the pages show summary.csv, warmup.csv and machine.txt")
         return 0
 
+    rule = SteadyRule(max_windows=max(1, round(args.warmup_max / SteadyRule.window)))
     if args.quick:
+        # Two short warm-up windows: enough to run the warm-up's code, not
+        # to reach a steady state.
         args.rounds, args.duration, args.warmup = 1, 0.3, 0.1
+        rule = SteadyRule(window=0.1, min_windows=2, max_windows=2)
         args.out = Path(tempfile.mkdtemp(prefix="asio-sandbox-bench-"))
     wanted_cases = set(args.cases.split(","))
     CASES = [c for c in CASES if c.name in wanted_cases]
@@ -499,10 +642,20 @@ def main() -> int:
 
     total = len(CASES) * args.rounds * len(servers)
     print(f"==> {len(servers)} servers x {len(CASES)} cases x {args.rounds} rounds = {total} runs "
-          f"of {args.warmup} + {args.duration} s; results in {args.out}")
-    runs = run_rounds(CASES, servers, args.rounds,
-                      lambda server, case: run_one(bench, server, case, args, cores, logs))
+          f"of {args.warmup} + {args.duration} s, each server warmed once per round; "
+          f"results in {args.out}")
+    def measure(running: RunningServer, server: Server, case: Case, warm_up: bool) -> dict:
+        if warm_up:  # fresh connections, every second of them measured
+            return drive(bench, running, server, case, rule.window, 0, cores[1])
+        return drive(bench, running, server, case, args.duration, args.warmup, cores[1])
 
+    runs, windows = run_warm_rounds(CASES, servers, args.rounds,
+                                    lambda server: start(server, cores[0], logs), measure, rule)
+
+    with open(args.out / "warmup.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=WARMUP_FIELDS)
+        writer.writeheader()
+        writer.writerows(windows)
     with open(args.out / "runs.csv", "w", newline="") as f:
         keys = ["case", "server", "round"] + [k for k in runs[0] if k not in
                                               ("case", "server", "round", "host", "port",
@@ -515,13 +668,15 @@ def main() -> int:
         writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
         writer.writerows(summary)
-    (args.out / "machine.txt").write_text(describe_machine(find_python_with_uvloop(), notes, args))
+    (args.out / "machine.txt").write_text(
+        describe_machine(find_python_with_uvloop(), notes, args, rule))
     charts = write_charts(summary, args.out)
 
-    print("\n" + render_table(summary) + "\n" + render_targets(summary))
+    print("\n" + render_warmup(windows, summary) + "\n" + render_table(summary) + "\n" +
+          render_targets(summary))
     if not args.quick and args.out.resolve() == (ROOT / "docs" / "benchmarks").resolve():
         update_pages(args.out)
-    print(f"==> Wrote runs.csv, summary.csv, machine.txt{''.join(', ' + c for c in charts)} "
+    print(f"==> Wrote runs.csv, summary.csv, warmup.csv, machine.txt{''.join(', ' + c for c in charts)} "
           f"in {args.out}")
     return 0
 

@@ -4,8 +4,10 @@
 #   lesson   plays the lesson: chapter 01 with a scripted telnet-like client,
 #            then chapter 03's client against chapter 02's server, both consoles shown;
 #   test     runs every test (CTest, dev preset), the documentation checks included;
-#   bench    builds the release preset and runs chapter 04's benchmark, which
-#            rewrites docs/benchmarks/ and the table in docs/benchmarks.md;
+#   bench    builds the release preset and runs chapter 04's benchmark (each
+#            server warmed to a steady state first), which rewrites
+#            docs/benchmarks/ and the tables in docs/benchmarks.md and
+#            docs/performance.md, then chapter 06's and chapter 09's measurements;
 #   fuzz     builds the fuzz preset (clang) and fuzzes the stream reader's
 #            framing for SECONDS (default 60), starting from fuzz/corpus/;
 #   pages    refreshes the pages from the sources: every listing becomes its

@@ -65,10 +65,10 @@ void transport::start() {
 //
 // Cost: each wait re-arms epoll (one epoll_ctl call), where async_read_some
 // first tried a recv() that failed whenever the next request had not come
-// yet. Chapter 04's benchmark (its page has the figures) measured the same
-// CPU per echo both ways for chapter 01 and for 100 KiB messages, and about
-// 6% more for chapter 02's 1 KiB echoes; 10,000 idle connections to
-// chapter 09 went from 667 MiB to 40 MiB.
+// yet. Chapter 04's benchmark (docs/performance.md has the figures) measured
+// the same CPU per echo both ways for chapter 01 and for 100 KiB messages,
+// and about 6% more for chapter 02's 1 KiB echoes; 10,000 idle connections
+// to chapter 09 went from 667 MiB to 40 MiB.
 
 namespace {
 
