@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Runs the pages' recipes with the real tools, as a reader would.
+
+    check_recipes.py ROOT BIN [PAGE...]
+
+A recipe is what a reader does in a few terminals: start a server in one,
+`telnet` or `nc` in another, type, and look. A page writes it as a marker
+followed by one fenced `console` block per terminal, each showing that
+terminal's screen as the reader sees it:
+
+    <!-- recipe: 2:abc⏎ "2:^]" "2:quit⏎" -->
+    ```console
+    $ build/dev/chapters/ch01_protocol_echo_server
+    Serving on localhost:2222
+    ...
+    ```
+    ```console
+    $ telnet localhost 2222
+    ...
+    ```
+
+The marker lists the keys the reader presses, in order (shell quoting):
+`N:TEXT` types TEXT in terminal N (counted from 1, in the page's order),
+with `⏎` for Enter and `^X` for Ctrl-X; `N:start` starts terminal N there
+(a terminal not started so starts at the beginning, in order); `wait:S`
+waits S seconds. Each terminal is a real pseudo-terminal, so the tools
+behave as on a reader's screen: the terminal driver echoes what is typed,
+telnet reads whole lines, `^C` is a signal, `^D` an end of file.
+
+Before each key the check waits until every screen has been still for a
+moment, and at the end until every screen shows what the page shows (each
+within a deadline, so a loaded machine is slower, not wrong). Then it
+compares, screen by screen.
+
+What may differ from the page: the port (the page says 2222 or 8888; the
+check uses free ones and puts the page's number back), a client's own port
+(`127.0.0.1:PORT`), and the address telnet tries first for `localhost`
+(`::1` or `127.0.0.1`, as /etc/hosts says). `build/dev/chapters/` in a
+command means BIN, and a chapter's program is given the port it would have
+taken by default. Status 77 (a CTest skip) when telnet or nc is missing.
+"""
+import os
+import pathlib
+import pty
+import re
+import select
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+SKIP = 77
+QUIET = 0.3      # A screen still for this long has (for now) said everything.
+DEADLINE = 15.0  # No wait lasts longer than this, however loaded the machine.
+PAGE_PORTS = ("2222", "8888")
+KEYS = {"⏎": "\r"}
+
+
+def keys(text):
+    """`abc⏎` -> b"abc\\r"; `^]` -> b"\\x1d" (Ctrl and the key's ASCII - 64)."""
+    for symbol, code in KEYS.items():
+        text = text.replace(symbol, code)
+    text = re.sub(r"\^([@-_?])", lambda m: chr(ord(m[1]) ^ 0x40), text)
+    return text.encode()
+
+
+class Terminal:
+    """A command run by bash on a pseudo-terminal of its own, with its screen."""
+
+    def __init__(self, command, cwd):
+        self.command = command
+        self.screen = b""
+        self.master, slave = pty.openpty()
+        # A session of its own: the pty is its controlling terminal, so ^C and
+        # ^Z reach the command's process group, as in a reader's terminal.
+        self.process = subprocess.Popen(["bash", "-c", command], stdin=slave, stdout=slave,
+                                        stderr=slave, cwd=cwd, start_new_session=True)
+        os.close(slave)
+
+    def read(self):
+        """Takes whatever the terminal shows now; False once it shows nothing more."""
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: every process holding the pty has ended.
+            return False
+        self.screen += data
+        return bool(data)
+
+    def type(self, data):
+        os.write(self.master, data)
+
+    def close(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        os.close(self.master)
+
+
+def pump(terminals, seconds):
+    """Reads every terminal for `seconds`; True if any showed something new."""
+    changed, end = False, time.monotonic() + seconds
+    open_ = {t.master: t for t in terminals if t.master is not None}
+    while open_:
+        ready, _, _ = select.select(list(open_), [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            break
+        for fd in ready:
+            if open_[fd].read():
+                changed = True
+            else:
+                del open_[fd]
+    return changed
+
+
+def settle(terminals):
+    """Waits until no screen has changed for QUIET seconds (at most DEADLINE)."""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end and pump(terminals, QUIET):
+        pass
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def lines_of(screen, ports):
+    """What a screen shows, line by line, normalised (see the module's doc)."""
+    text = screen.decode(errors="replace").replace("\r\n", "\n").replace("\0", "")
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # Cursor movements, if any.
+    for page_port, port in ports.items():
+        text = re.sub(rf"\b{port}\b", page_port, text)
+    return normalise(text.rstrip("\n").split("\n"))
+
+
+def normalise(lines):
+    lines = [re.sub(r"^Trying ::1\.\.\.$", "Trying 127.0.0.1...", line) for line in lines]
+    return [re.sub(r"(127\.0\.0\.1|::1\]?):(?!2222\b|8888\b)\d+", r"\1:PORT", line)
+            for line in lines]
+
+
+def recipes_in(page):
+    """(line number, steps, [(command, expected screen lines)]) per recipe."""
+    text = page.read_text()
+    for match in re.finditer(r"<!-- recipe: (.*?) -->\n((?:```console\n.*?```\n?)+)", text, re.S):
+        blocks = re.findall(r"```console\n(.*?)```", match[2], re.S)
+        terminals = []
+        for block in blocks:
+            lines = block.rstrip("\n").split("\n")
+            if not lines[0].startswith("$ "):
+                raise ValueError(f"{page}: a recipe's screen starts with its command")
+            terminals.append((lines[0][2:], lines[1:]))
+        yield text[:match.start()].count("\n") + 1, shlex.split(match[1]), terminals
+
+
+def run(root, bin_dir, steps, blocks):
+    """Plays one recipe; returns a list of failures (empty if it worked)."""
+    ports = {page_port: str(free_port()) for page_port in PAGE_PORTS}
+    commands = []
+    for command, _ in blocks:
+        # The chapters serve on (or connect to) 2222 unless told: tell them.
+        default = "" if "--port" in command else f" --port {ports['2222']}"
+        command = re.sub(r"build/dev/chapters/(\S+)", rf"{bin_dir}/\1{default}", command)
+        for page_port, port in ports.items():
+            command = re.sub(rf"\b{page_port}\b", port, command)
+        commands.append(command)
+    started_later = {int(s.split(":")[0]) for s in steps if s.endswith(":start")}
+    terminals = [None] * len(blocks)
+
+    def start(number):
+        terminals[number - 1] = Terminal(commands[number - 1], root)
+        settle(live())
+
+    def live():
+        return [t for t in terminals if t is not None]
+
+    try:
+        for number in range(1, len(blocks) + 1):
+            if number not in started_later:
+                start(number)
+        for step in steps:
+            where, _, what = step.partition(":")
+            if where == "wait":
+                pump(live(), float(what))
+            elif what == "start":
+                start(int(where))
+            else:
+                terminals[int(where) - 1].type(keys(what))
+            settle(live())
+        # The last screens may take a while (a server's goodbye, a timeout):
+        # read until they all match, or until the deadline.
+        expected = [shown for _, shown in blocks]
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            actual = [lines_of(t.screen, ports) for t in terminals]
+            if actual == [normalise(shown) for shown in expected]:
+                return []
+            pump(live(), QUIET)
+        failures = []
+        for number, (terminal, shown) in enumerate(zip(terminals, expected), 1):
+            actual = lines_of(terminal.screen, ports)
+            if actual != normalise(shown):
+                failures.append(f"terminal {number} ($ {blocks[number - 1][0]}) shows\n"
+                                + "".join(f"    | {line}\n" for line in actual)
+                                + "  where the page shows\n"
+                                + "".join(f"    | {line}\n" for line in shown))
+        return failures
+    finally:
+        for terminal in live():
+            terminal.close()
+
+
+def main():
+    root, bin_dir = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2]).resolve()
+    pages = [root / page for page in sys.argv[3:]] or sorted(root.glob("chapters/*/README.md"))
+    missing = [tool for tool in ("telnet", "nc") if not shutil.which(tool)]
+    if missing:
+        print(f"recipes: skipped: {' and '.join(missing)} not installed "
+              "(Debian: apt-get install telnet netcat-openbsd)")
+        return SKIP
+    failures, count = [], 0
+    for page in pages:
+        name = page.relative_to(root)
+        try:
+            recipes = list(recipes_in(page))
+        except ValueError as error:
+            failures.append(str(error))
+            continue
+        if sys.argv[3:] and not recipes:
+            failures.append(f"{name}: no recipe found")
+        for number, steps, blocks in recipes:
+            count += 1
+            for failure in run(root, bin_dir, steps, blocks):
+                failures.append(f"{name}:{number}: {failure}")
+    for failure in failures:
+        print(failure, file=sys.stderr)
+    print(f"recipes: {count} recipes, {len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
