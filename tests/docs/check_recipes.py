@@ -36,7 +36,7 @@ What may differ from the page: the port (the page says 2222 or 8888; the
 check uses free ones and puts the page's number back), a client's own port
 (`127.0.0.1:PORT`), and the address telnet tries first for `localhost`
 (`::1` or `127.0.0.1`, as /etc/hosts says). `build/dev/chapters/` in a
-command means BIN, and a chapter's program is given the port it would have
+command means BIN, and a chapter's program (or its reference.py) is given the port it would have
 taken by default. Status 77 (a CTest skip) when telnet or nc is missing.
 """
 import os
@@ -134,7 +134,7 @@ def lines_of(screen, ports):
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # Cursor movements, if any.
     for page_port, port in ports.items():
         text = re.sub(rf"\b{port}\b", page_port, text)
-    return normalise(text.rstrip("\n").split("\n"))
+    return normalise(text.rstrip("\n").split("\n")) if text else []
 
 
 def normalise(lines):
@@ -146,7 +146,7 @@ def normalise(lines):
 def recipes_in(page):
     """(line number, steps, [(command, expected screen lines)]) per recipe."""
     text = page.read_text()
-    for match in re.finditer(r"<!-- recipe: (.*?) -->\n((?:```console\n.*?```\n?)+)", text, re.S):
+    for match in re.finditer(r"<!-- recipe:(.*?)-->\n((?:```console\n.*?```\n?)+)", text, re.S):
         blocks = re.findall(r"```console\n(.*?)```", match[2], re.S)
         terminals = []
         for block in blocks:
@@ -154,7 +154,12 @@ def recipes_in(page):
             if not lines[0].startswith("$ "):
                 raise ValueError(f"{page}: a recipe's screen starts with its command")
             terminals.append((lines[0][2:], lines[1:]))
-        yield text[:match.start()].count("\n") + 1, shlex.split(match[1]), terminals
+        steps = shlex.split(match[1])
+        for step in steps:
+            where, _, what = step.partition(":")
+            if not (where == "wait" or where.isdigit() and 1 <= int(where) <= len(terminals)) or not what:
+                raise ValueError(f"{page}: a recipe's step {step!r} is not N:KEYS, N:start or wait:S")
+        yield text[:match.start()].count("\n") + 1, steps, terminals
 
 
 def run(root, bin_dir, steps, blocks):
@@ -164,7 +169,9 @@ def run(root, bin_dir, steps, blocks):
     for command, _ in blocks:
         # The chapters serve on (or connect to) 2222 unless told: tell them.
         default = "" if "--port" in command else f" --port {ports['2222']}"
-        command = re.sub(r"build/dev/chapters/(\S+)", rf"{bin_dir}/\1{default}", command)
+        command = re.sub(r"(build/dev/chapters/\S+|chapters/\S+/reference\.py)",
+                         rf"\1{default}", command)
+        command = command.replace("build/dev/chapters/", f"{bin_dir}/")
         for page_port, port in ports.items():
             command = re.sub(rf"\b{page_port}\b", port, command)
         commands.append(command)
