@@ -28,7 +28,7 @@ behave as on a reader's screen: the terminal driver echoes what is typed,
 telnet reads whole lines, `^C` is a signal, `^D` an end of file.
 
 Before each key the check waits until every screen has been still for a
-moment, and at the end until every screen shows what the page shows (each
+moment (and a new terminal until it shows something, for up to START_WAIT), and at the end until every screen shows what the page shows (each
 within a deadline, so a loaded machine is slower, not wrong). Then it
 compares, screen by screen.
 
@@ -55,6 +55,7 @@ import time
 
 SKIP = 77
 QUIET = 0.3      # A screen still for this long has (for now) said everything.
+START_WAIT = 2.0  # How long a new terminal may take to show its first words.
 DEADLINE = 15.0  # No wait lasts longer than this, however loaded the machine.
 PAGE_PORTS = ("2222", "8888")
 KEYS = {"⏎": "\r"}
@@ -189,7 +190,13 @@ def run(root, bin_dir, steps, blocks):
     terminals = [None] * len(blocks)
 
     def start(number):
-        terminals[number - 1] = Terminal(commands[number - 1], root)
+        terminal = terminals[number - 1] = Terminal(commands[number - 1], root)
+        # A program that has something to say first (a server's "Serving
+        # on", telnet's "Trying") may take a while to start: wait for it.
+        # A client that waits for the reader's keys (nc) costs START_WAIT.
+        end = time.monotonic() + START_WAIT
+        while not terminal.screen and time.monotonic() < end:
+            pump([terminal], QUIET)
         settle(live())
 
     def live():
