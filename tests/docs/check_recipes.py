@@ -19,6 +19,10 @@ terminal's screen as the reader sees it:
     ...
     ```
 
+A screen that ends with a line `$` says that its command has ended (the
+shell's prompt is back); one without it, that the command is still running
+when the reader stops looking (and the check then ends it).
+
 The marker lists the keys the reader presses, in order (shell quoting):
 `N:TEXT` types TEXT in terminal N (counted from 1, in the page's order),
 with `⏎` for Enter and `^X` for Ctrl-X; `N:start` starts terminal N there
@@ -130,17 +134,20 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def lines_of(screen, ports):
-    """What a screen shows, line by line, normalised (see the module's doc)."""
-    text = screen.decode(errors="replace").replace("\r\n", "\n").replace("\0", "")
+def lines_of(terminal, ports):
+    """What a screen shows, line by line, normalised (see the module's doc),
+    and a last line `$` once the command has ended: the shell's prompt."""
+    text = terminal.screen.decode(errors="replace").replace("\r\n", "\n").replace("\0", "")
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # Cursor movements, if any.
     for page_port, port in ports.items():
         text = re.sub(rf"\b{port}\b", page_port, text)
-    return normalise(text.rstrip("\n").split("\n")) if text else []
+    lines = normalise(text.rstrip("\n").split("\n")) if text else []
+    return lines + ["$"] if terminal.process.poll() is not None else lines
 
 
 def normalise(lines):
-    lines = [re.sub(r"^Trying ::1\.\.\.$", "Trying 127.0.0.1...", line) for line in lines]
+    lines = [re.sub(r"^Trying ::1\.\.\.$", "Trying 127.0.0.1...", line.rstrip())
+             for line in lines]
     return [re.sub(r"(127\.0\.0\.1|::1\]?):(?!2222\b|8888\b)\d+", r"\1:PORT", line)
             for line in lines]
 
@@ -220,13 +227,13 @@ def run(root, bin_dir, steps, blocks):
         expected = [shown for _, shown in blocks]
         end = time.monotonic() + DEADLINE
         while time.monotonic() < end:
-            actual = [lines_of(t.screen, ports) for t in terminals]
+            actual = [lines_of(t, ports) for t in terminals]
             if all(matches(a, normalise(s)) for a, s in zip(actual, expected)):
                 return []
             pump(live(), QUIET)
         failures = []
         for number, (terminal, shown) in enumerate(zip(terminals, expected), 1):
-            actual = lines_of(terminal.screen, ports)
+            actual = lines_of(terminal, ports)
             if not matches(actual, normalise(shown)):
                 failures.append(f"terminal {number} ($ {blocks[number - 1][0]}) shows\n"
                                 + "".join(f"    | {line}\n" for line in actual)
