@@ -225,11 +225,18 @@ def run(root, bin_dir, steps, blocks):
         # The last screens may take a while (a server's goodbye, a timeout):
         # read until they all match, or until the deadline.
         expected = [shown for _, shown in blocks]
-        end = time.monotonic() + DEADLINE
+        # A match must last: a command may end (and its `$` show) a moment
+        # after its last words.
+        end, matched = time.monotonic() + DEADLINE, False
         while time.monotonic() < end:
             actual = [lines_of(t, ports) for t in terminals]
             if all(matches(a, normalise(s)) for a, s in zip(actual, expected)):
-                return []
+                if matched:
+                    return []
+                matched = True
+                time.sleep(QUIET)
+            else:
+                matched = False
             pump(live(), QUIET)
         failures = []
         for number, (terminal, shown) in enumerate(zip(terminals, expected), 1):
