@@ -27,7 +27,9 @@ The marker lists the keys the reader presses, in order (shell quoting):
 `N:TEXT` types TEXT in terminal N (counted from 1, in the page's order),
 with `⏎` for Enter and `^X` for Ctrl-X; `N:start` starts terminal N there
 (a terminal not started so starts at the beginning, in order); `wait:S`
-waits S seconds. Each terminal is a real pseudo-terminal, so the tools
+waits S seconds; `any-thread` lets `[thread N]` be any thread (a pool runs
+a handler on whichever thread is free; the page shows one run). Each
+terminal is a real pseudo-terminal, so the tools
 behave as on a reader's screen: the terminal driver echoes what is typed,
 telnet reads whole lines, `^C` is a signal, `^D` an end of file.
 
@@ -79,6 +81,7 @@ class Terminal:
     def __init__(self, command, cwd):
         self.command = command
         self.screen = b""
+        self.ended = False  # Its screen shows nothing more: every writer has gone.
         self.master, slave = pty.openpty()
         # A session of its own: the pty is its controlling terminal, so ^C and
         # ^Z reach the command's process group, as in a reader's terminal.
@@ -91,8 +94,9 @@ class Terminal:
         try:
             data = os.read(self.master, 65536)
         except OSError:  # EIO: every process holding the pty has ended.
-            return False
+            data = b""
         self.screen += data
+        self.ended = not data
         return bool(data)
 
     def type(self, data):
@@ -108,7 +112,9 @@ class Terminal:
 def pump(terminals, seconds):
     """Reads every terminal for `seconds`; True if any showed something new."""
     changed, end = False, time.monotonic() + seconds
-    open_ = {t.master: t for t in terminals if t.master is not None}
+    open_ = {t.master: t for t in terminals if not t.ended}
+    if not open_:
+        time.sleep(seconds)
     while open_:
         ready, _, _ = select.select(list(open_), [], [], max(0.0, end - time.monotonic()))
         if not ready:
@@ -175,6 +181,8 @@ def recipes_in(page):
         steps = shlex.split(match[1])
         for step in steps:
             where, _, what = step.partition(":")
+            if step == "any-thread":
+                continue
             if not (where == "wait" or where.isdigit() and 1 <= int(where) <= len(terminals)) or not what:
                 raise ValueError(f"{page}: a recipe's step {step!r} is not N:KEYS, N:start or wait:S")
         yield text[:match.start()].count("\n") + 1, steps, terminals
@@ -182,6 +190,14 @@ def recipes_in(page):
 
 def run(root, bin_dir, steps, blocks):
     """Plays one recipe; returns a list of failures (empty if it worked)."""
+    any_thread = "any-thread" in steps
+    steps = [step for step in steps if step != "any-thread"]
+
+    def seen(lines):
+        """Normalised; with any-thread, "[thread 2]" reads "[thread N]"."""
+        lines = normalise(lines)
+        return [re.sub(r"\[thread \d+\]", "[thread N]", l) for l in lines] if any_thread else lines
+
     ports = {page_port: str(free_port()) for page_port in PAGE_PORTS}
     commands = []
     for command, _ in blocks:
@@ -229,8 +245,8 @@ def run(root, bin_dir, steps, blocks):
         # after its last words.
         end, matched = time.monotonic() + DEADLINE, False
         while time.monotonic() < end:
-            actual = [lines_of(t, ports) for t in terminals]
-            if all(matches(a, normalise(s)) for a, s in zip(actual, expected)):
+            actual = [seen(lines_of(t, ports)) for t in terminals]
+            if all(matches(a, seen(s)) for a, s in zip(actual, expected)):
                 if matched:
                     return []
                 matched = True
@@ -241,7 +257,7 @@ def run(root, bin_dir, steps, blocks):
         failures = []
         for number, (terminal, shown) in enumerate(zip(terminals, expected), 1):
             actual = lines_of(terminal, ports)
-            if not matches(actual, normalise(shown)):
+            if not matches(seen(actual), seen(shown)):
                 failures.append(f"terminal {number} ($ {blocks[number - 1][0]}) shows\n"
                                 + "".join(f"    | {line}\n" for line in actual)
                                 + "  where the page shows\n"
