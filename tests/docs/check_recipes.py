@@ -28,7 +28,9 @@ The marker lists the keys the reader presses, in order (shell quoting):
 with `⏎` for Enter and `^X` for Ctrl-X; `N:start` starts terminal N there
 (a terminal not started so starts at the beginning, in order); `wait:S`
 waits S seconds; `any-thread` lets `[thread N]` be any thread (a pool runs
-a handler on whichever thread is free; the page shows one run). Each
+a handler on whichever thread is free; the page shows one run);
+`any-figure` lets every number differ (times and sizes measured by the
+run: the words around them are still checked). Each
 terminal is a real pseudo-terminal, so the tools
 behave as on a reader's screen: the terminal driver echoes what is typed,
 telnet reads whole lines, `^C` is a signal, `^D` an end of file.
@@ -65,6 +67,7 @@ START_WAIT = 2.0  # How long a new terminal may take to show its first words.
 DEADLINE = 15.0  # No wait lasts longer than this, however loaded the machine.
 PAGE_PORTS = ("2222", "8888")
 KEYS = {"⏎": "\r"}
+OPTIONS = ("any-thread", "any-figure")  # Marker words that are not keys.
 
 
 def keys(text):
@@ -181,7 +184,7 @@ def recipes_in(page):
         steps = shlex.split(match[1])
         for step in steps:
             where, _, what = step.partition(":")
-            if step == "any-thread":
+            if step in OPTIONS:
                 continue
             if not (where == "wait" or where.isdigit() and 1 <= int(where) <= len(terminals)) or not what:
                 raise ValueError(f"{page}: a recipe's step {step!r} is not N:KEYS, N:start or wait:S")
@@ -190,13 +193,18 @@ def recipes_in(page):
 
 def run(root, bin_dir, steps, blocks):
     """Plays one recipe; returns a list of failures (empty if it worked)."""
-    any_thread = "any-thread" in steps
-    steps = [step for step in steps if step != "any-thread"]
+    any_thread, any_figure = "any-thread" in steps, "any-figure" in steps
+    steps = [step for step in steps if step not in OPTIONS]
 
     def seen(lines):
-        """Normalised; with any-thread, "[thread 2]" reads "[thread N]"."""
+        """Normalised; with any-thread, "[thread 2]" reads "[thread N]"; with
+        any-figure, every number reads N."""
         lines = normalise(lines)
-        return [re.sub(r"\[thread \d+\]", "[thread N]", l) for l in lines] if any_thread else lines
+        if any_thread:
+            lines = [re.sub(r"\[thread \d+\]", "[thread N]", line) for line in lines]
+        if any_figure:
+            lines = [re.sub(r" *\d+(\.\d+)?", " N", line) for line in lines]
+        return lines
 
     ports = {page_port: str(free_port()) for page_port in PAGE_PORTS}
     commands = []
