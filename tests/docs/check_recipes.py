@@ -26,7 +26,8 @@ when the reader stops looking (and the check then ends it).
 The marker lists the keys the reader presses, in order (shell quoting):
 `N:TEXT` types TEXT in terminal N (counted from 1, in the page's order),
 with `⏎` for Enter and `^X` for Ctrl-X; `N:start` starts terminal N there
-(a terminal not started so starts at the beginning, in order); `wait:S`
+(a terminal not started so starts at the beginning, in order); `N:end`
+waits until terminal N's command has ended; `wait:S`
 waits S seconds; `any-thread` lets `[thread N]` be any thread (a pool runs
 a handler on whichever thread is free; the page shows one run);
 `any-figure` lets every number differ (times and sizes measured by the
@@ -187,7 +188,8 @@ def recipes_in(page):
             if step in OPTIONS:
                 continue
             if not (where == "wait" or where.isdigit() and 1 <= int(where) <= len(terminals)) or not what:
-                raise ValueError(f"{page}: a recipe's step {step!r} is not N:KEYS, N:start or wait:S")
+                raise ValueError(f"{page}: a recipe's step {step!r} is not N:KEYS, N:start, "
+                                 "N:end or wait:S")
         yield text[:match.start()].count("\n") + 1, steps, terminals
 
 
@@ -243,6 +245,10 @@ def run(root, bin_dir, steps, blocks):
                 pump(live(), float(what))
             elif what == "start":
                 start(int(where))
+            elif what == "end":
+                terminal, end = terminals[int(where) - 1], time.monotonic() + DEADLINE
+                while terminal.process.poll() is None and time.monotonic() < end:
+                    pump(live(), QUIET)
             else:
                 terminals[int(where) - 1].type(keys(what))
             settle(live())
