@@ -27,26 +27,29 @@ The marker lists the keys the reader presses, in order (shell quoting):
 `N:TEXT` types TEXT in terminal N (counted from 1, in the page's order),
 with `⏎` for Enter and `^X` for Ctrl-X; `N:start` starts terminal N there
 (a terminal not started so starts at the beginning, in order); `N:end`
-waits until terminal N's command has ended; `wait:S`
-waits S seconds; `any-thread` lets `[thread N]` be any thread (a pool runs
-a handler on whichever thread is free; the page shows one run);
-`any-figure` lets every number differ (times and sizes measured by the
-run: the words around them are still checked). Each
-terminal is a real pseudo-terminal, so the tools
-behave as on a reader's screen: the terminal driver echoes what is typed,
-telnet reads whole lines, `^C` is a signal, `^D` an end of file.
+waits until terminal N's command has ended; `wait:S` waits S seconds.
+Two words change what counts as the same: `any-thread` lets `[thread N]`
+be any thread (a pool runs a handler on whichever thread is free; the page
+shows one run), and `any-figure` lets every number differ (times and sizes
+measured by the run; the words around them are still checked).
+
+Each terminal is a real pseudo-terminal, so the tools behave as on a
+reader's screen: the terminal driver echoes what is typed, telnet reads
+whole lines, `^C` is a signal, `^D` an end of file.
 
 Before each key the check waits until every screen has been still for a
-moment (and a new terminal until it shows something, for up to START_WAIT), and at the end until every screen shows what the page shows (each
-within a deadline, so a loaded machine is slower, not wrong). Then it
-compares, screen by screen.
+moment (and a new terminal until it shows something, for up to
+START_WAIT), and at the end until every screen shows what the page shows
+(each within a deadline, so a loaded machine is slower, not wrong). Then
+it compares, screen by screen.
 
 A line `...` on a page's screen stands for any number of lines (a flood of
-output the reader needs not see). What may also differ from the page: the port (the page says 2222 or 8888; the
-check uses free ones and puts the page's number back), a client's own port
-(`127.0.0.1:PORT`), and the address telnet tries first for `localhost`
-(`::1` or `127.0.0.1`, as /etc/hosts says). `build/dev/chapters/` in a
-command means BIN, and a chapter's program (or its reference.py) is given the port it would have
+output the reader needs not see). What may also differ from the page: the
+port (the page says 2222 or 8888; the check uses free ones and puts the
+page's number back), a client's own port (`127.0.0.1:PORT`), and the
+address telnet tries first for `localhost` (`::1` or `127.0.0.1`, as
+/etc/hosts says). `build/dev/chapters/` in a command means BIN, and a
+chapter's program (or its reference.py) is given the port it would have
 taken by default. Status 77 (a CTest skip) when telnet or nc is missing.
 """
 import os
@@ -283,8 +286,16 @@ def run(root, bin_dir, steps, blocks):
 
 
 def main():
+    if len(sys.argv) < 3 or not pathlib.Path(sys.argv[2]).is_dir():
+        print("usage: check_recipes.py ROOT BIN [PAGE...] (BIN: the directory of the "
+              "chapters' programs)", file=sys.stderr)
+        return 2
     root, bin_dir = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2]).resolve()
     pages = [root / page for page in sys.argv[3:]] or sorted(root.glob("chapters/*/README.md"))
+    for page in pages:
+        if not page.is_file():
+            print(f"check_recipes.py: no page {page}", file=sys.stderr)
+            return 2
     missing = [tool for tool in ("telnet", "nc") if not shutil.which(tool)]
     if missing:
         print(f"recipes: skipped: {' and '.join(missing)} not installed "
