@@ -260,8 +260,8 @@ asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options
   // Both coroutines below run on this program's one thread: `sent` needs no lock.
   std::uint64_t sent = 0;
   const auto send_all = [](tcp::socket& s, std::uint64_t total,
-                           std::uint64_t& sent) -> asio::awaitable<void> {
-    co_await send_until_stalled(s, 0, total, 3600s, &sent);
+                           std::uint64_t& counter) -> asio::awaitable<void> {
+    co_await send_until_stalled(s, 0, total, 3600s, &counter);
     s.shutdown(tcp::socket::shutdown_send);
   };
   const std::uint64_t received = co_await (send_all(socket, options.bytes, sent) &&
