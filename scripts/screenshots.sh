@@ -75,7 +75,7 @@ for shot in "${shots[@]}"; do
       # --virtual-time-budget lets the theme's scripts run (dark mode, the
       # table of contents) before the picture is taken.
       timeout 60 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-        "${flags[@]}" --virtual-time-budget=2000 --window-size="${size%|*}" \
+        "${flags[@]}" --virtual-time-budget=4000 --window-size="${size%|*}" \
         --screenshot="$file" "$url" >/dev/null 2>&1 ||
         { echo "screenshots.sh: chromium failed on $url" >&2; exit 1; }
       count=$((count + 1))

@@ -18,15 +18,16 @@ namespace {
 constexpr int usage_error_status = 2;
 
 void add_endpoint_options(CLI::App& app, std::string& host, std::uint16_t& port,
-                          std::string_view host_help) {
+                          std::string_view host_help, std::string_view port_help,
+                          std::uint16_t lowest_port) {
   app.add_option("--host", host, std::string{host_help})->capture_default_str();
   // CLI11 checks the type: "70000" or "http" fails with a clear message
   // instead of silently wrapping around to some other port. It converts an
   // empty value ("--port ''", or "--port $UNSET_VARIABLE" in a script) to 0,
   // though, and 0 means "any free port": a server would quietly listen
   // somewhere nobody looks. port_number() refuses it first.
-  app.add_option("--port", port, "TCP port (0 picks a free port)")
-      ->check(port_number())
+  app.add_option("--port", port, std::string{port_help})
+      ->check(port_number(lowest_port))
       ->capture_default_str();
 }
 
@@ -39,13 +40,15 @@ command_line::command_line(std::string description) : app_{std::move(description
 server_options& command_line::add_server_options() {
   add_endpoint_options(app_, server_.host, server_.port,
                        "Host name or address to listen on; a name is served on "
-                       "every address it resolves to");
+                       "every address it resolves to",
+                       "TCP port to listen on (0 picks a free port)", 0);
   app_.add_flag("-q,--quiet", server_.quiet, "Do not print a line per message");
   return server_;
 }
 
 client_options& command_line::add_client_options() {
-  add_endpoint_options(app_, client_.host, client_.port, "Server host name or address");
+  add_endpoint_options(app_, client_.host, client_.port, "Server host name or address",
+                       "The server's TCP port", 1);
   return client_;
 }
 
@@ -58,13 +61,14 @@ std::size_t& command_line::add_threads_option() {
   return threads_;
 }
 
-CLI::Validator port_number() {
+CLI::Validator port_number(std::uint16_t lowest) {
   return CLI::Validator{
-      [](std::string& text) -> std::string {
+      [lowest](std::string& text) -> std::string {
         const bool digits = !text.empty() && text.size() <= 5 &&
                             std::ranges::all_of(text, [](char c) { return c >= '0' && c <= '9'; });
-        if (!digits || std::stoul(text) > 65535) {
-          return "Value '" + text + "' is not a port number from 0 to 65535";
+        if (!digits || std::stoul(text) > 65535 || std::stoul(text) < lowest) {
+          return "Value '" + text + "' is not a port number from " + std::to_string(lowest) +
+                 " to 65535";
         }
         return {};
       },

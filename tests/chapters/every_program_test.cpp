@@ -28,8 +28,8 @@ TEST(EveryProgram, RefusesAnEmptyPortWithOneLineAndStatusTwo) {
       options.insert(options.end(), {"--mode", "idle"});
     }
     EXPECT_EQ(run_to_end(prog, options, nullptr, &errors), 2) << prog.command.front();
-    EXPECT_NE(errors.find("--port: Value '' is not a port number from 0 to 65535"),
-              std::string::npos)
+    // A server may listen on port 0 (any free port); a client may not.
+    EXPECT_NE(errors.find("--port: Value '' is not a port number from "), std::string::npos)
         << prog.command.front() << ": " << errors;
   }
 }

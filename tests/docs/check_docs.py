@@ -648,14 +648,17 @@ def check_links(html_dir):
 
 # --- rendering ---------------------------------------------------------------
 
-# What a reader must never see as text. Doxygen's own internals are wrong
-# anywhere, code included; commands and labels only outside code, since a
-# source listing may show a documentation comment that uses them.
-LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|\u2018")
+# What a reader must never see as text. Doxygen's own internals and HTML tags
+# shown as text are wrong anywhere, code included; commands and labels only
+# outside code, since a source listing may show a documentation comment that
+# uses them.
+LEAKED_ANYWHERE = re.compile(r"\\ilinebr|markdownTable\w*|</?t[dhr]\b|</?(?:tt|code)>|\u2018")
 # A table cell escapes its pipes (GitHub shows `a \\|\\| b` as a || b).
 LEAKED_IN_CELLS = re.compile(r"\\\|")
 # A backtick outside code is a code span Doxygen did not take as one.
-LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}|`")
+# So is a ** that Doxygen did not take as bold (it will not open bold before
+# a quote: **"Closed" ...**).
+LEAKED_IN_PROSE = re.compile(r"\\(?:snippet|subpage|ref|page|section|subsection)\b|\{#[\w-]+\}|`|\*\*")
 BLOCK_TAGS = {"p", "li", "td", "th", "dd"}
 VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
              "source", "track", "wbr"}

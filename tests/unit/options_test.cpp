@@ -40,6 +40,24 @@ TEST(CommandLine, ClientTakesHostAndPort) {
   EXPECT_EQ(parse(cli, {"--quiet"}), 2) << "clients have no --quiet";
 }
 
+// Port 0 means "any free port" to a server; a client would try to connect
+// to it and fail later with a confusing error, so its options refuse it.
+TEST(CommandLine, AClientRefusesPortZeroAndItsHelpSaysWhatThePortIs) {
+  sandbox::command_line cli{"test"};
+  cli.add_client_options();
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(parse(cli, {"--port", "0"}), 2);
+  const std::string message = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(message.find("from 1 to 65535"), std::string::npos) << message;
+
+  sandbox::command_line again{"test"};
+  again.add_client_options();
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(parse(again, {"--help"}), 0);
+  const std::string help = ::testing::internal::GetCapturedStdout();
+  EXPECT_EQ(help.find("free port"), std::string::npos) << help;
+}
+
 TEST(CommandLine, HelpExitsWithZero) {
   sandbox::command_line cli{"test"};
   cli.add_server_options();

@@ -14,7 +14,8 @@ namespace sandbox {
 /// The lesson prints what it receives with `print(data)`, which shows a bytes
 /// object as its repr. Matching it byte for byte lets the C++ chapters and
 /// the Python reference programs print identical consoles:
-/// - the quote is `'`, unless the bytes contain `'` and no `"`, then `"`;
+/// - the quote is `'`, unless the bytes contain `'` and no double quote, then
+///   a double quote;
 /// - `\\`, the chosen quote, tab, newline and carriage return are escaped as
 ///   `\\\\`, `\'`, `\\t`, `\\n`, `\\r`;
 /// - any other byte below 0x20 or from 0x7f up is written `\\xNN` in lower-case

@@ -30,9 +30,11 @@ struct client_options {
   std::uint16_t port = default_port;  ///< The server's TCP port.
 };
 
-/// A CLI11 check for a TCP port: digits only, 0 to 65535. It refuses an
-/// empty value, which CLI11 would otherwise read as 0 ("any free port").
-[[nodiscard]] CLI::Validator port_number();
+/// A CLI11 check for a TCP port: digits only, `lowest` to 65535. It refuses
+/// an empty value, which CLI11 would otherwise read as 0 ("any free port").
+/// A server may ask for port 0 (the kernel picks one); a client may not,
+/// since nothing listens there: its options use `lowest` = 1.
+[[nodiscard]] CLI::Validator port_number(std::uint16_t lowest = 0);
 
 /// A CLI11 check for a number of seconds between `min` and `max`. Unlike
 /// `CLI::Range`, it refuses `nan` and `inf` (a timeout of "nan" seconds
