@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -182,9 +183,25 @@ asio::awaitable<std::uint64_t> send_until_stalled(tcp::socket& socket, std::uint
   co_return offset;
 }
 
+// How fast read_and_check() may read: at most `rate` bytes a second, saying
+// once a second how far both sides got (`sent` is the sender's count).
+struct pace {
+  std::uint64_t rate;
+  const std::uint64_t* sent;
+};
+
 // Reads everything until end of file, checking the pattern; returns the count.
-asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket) {
-  std::vector<char> buffer(256 * 1024);
+// With a pace it reads no faster than the pace's rate: after each read it
+// sleeps until the bytes read so far are due (received / rate seconds after
+// the start). Its progress line shows a long run is alive, and the gap between
+// "sent" and "read" is what the server and the kernels hold for it.
+asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket,
+                                              std::optional<pace> paced = std::nullopt) {
+  std::vector<char> buffer(
+      paced ? static_cast<std::size_t>(std::min<std::uint64_t>(paced->rate, 64 * 1024))
+            : 256 * 1024);
+  const auto start = clock_type::now();
+  auto next_report = start + 1s;
   std::uint64_t received = 0;
   for (;;) {
     auto [error, got] = co_await socket.async_read_some(asio::buffer(buffer),
@@ -197,7 +214,25 @@ asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket) {
     }
     check_echo(buffer.data(), got, received);
     received += got;
+    if (!paced) {
+      continue;
+    }
+    co_await sleep_until(start + seconds(static_cast<double>(received) /
+                                         static_cast<double>(paced->rate)));
+    if (clock_type::now() >= next_report) {
+      observe("read ", size(received), " so far; sent ", size(*paced->sent));
+      next_report += 1s;
+    }
   }
+}
+
+// send_until_stalled(), then the end of what this client sends (a half
+// close), so that the echo ends with end of file once everything is back.
+asio::awaitable<void> send_then_finish(tcp::socket& socket, std::uint64_t offset,
+                                       std::uint64_t total, clock_type::duration stall,
+                                       std::uint64_t* progress = nullptr) {
+  co_await send_until_stalled(socket, offset, total, stall, progress);
+  socket.shutdown(tcp::socket::shutdown_send);
 }
 
 asio::awaitable<void> never_reads(sandbox::client_options where, trouble_options options) {
@@ -213,44 +248,10 @@ asio::awaitable<void> never_reads(sandbox::client_options where, trouble_options
     co_return;
   }
   observe("now reading, while sending the rest");
-  const auto rest = [](tcp::socket& s, std::uint64_t from, std::uint64_t total) -> asio::awaitable<void> {
-    co_await send_until_stalled(s, from, total, 60s);
-    s.shutdown(tcp::socket::shutdown_send);
-  };
   // `&&` runs both at once and waits for both (a void result is dropped).
   const std::uint64_t received =
-      co_await (rest(socket, sent, options.bytes) && read_and_check(socket));
+      co_await (send_then_finish(socket, sent, options.bytes, 60s) && read_and_check(socket));
   observe("read back ", size(received), received == options.bytes ? ", every byte in order" : ", not all of it");
-}
-
-// As read_and_check, but no faster than `rate` bytes a second: after each
-// read it sleeps until the bytes read so far are due (received / rate
-// seconds after the start). Once a second it says how far both sides got, so
-// a long run shows it is alive, and the gap between "sent" and "read" is what
-// the server and the kernels hold for it.
-asio::awaitable<std::uint64_t> read_slowly(tcp::socket& socket, std::uint64_t rate,
-                                           const std::uint64_t& sent) {
-  std::vector<char> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(rate, 64 * 1024)));
-  const auto start = clock_type::now();
-  auto next_report = start + 1s;
-  std::uint64_t received = 0;
-  for (;;) {
-    auto [error, got] = co_await socket.async_read_some(asio::buffer(buffer),
-                                                        sandbox::as_tuple_awaitable);
-    if (error == asio::error::eof) {
-      co_return received;
-    }
-    if (error) {
-      throw std::system_error{error, "receive"};
-    }
-    check_echo(buffer.data(), got, received);
-    received += got;
-    co_await sleep_until(start + seconds(static_cast<double>(received) / static_cast<double>(rate)));
-    if (clock_type::now() >= next_report) {
-      observe("read ", size(received), " so far; sent ", size(sent));
-      next_report += 1s;
-    }
-  }
 }
 
 asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options options) {
@@ -259,13 +260,9 @@ asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options
           " a second");
   // Both coroutines below run on this program's one thread: `sent` needs no lock.
   std::uint64_t sent = 0;
-  const auto send_all = [](tcp::socket& s, std::uint64_t total,
-                           std::uint64_t& counter) -> asio::awaitable<void> {
-    co_await send_until_stalled(s, 0, total, 3600s, &counter);
-    s.shutdown(tcp::socket::shutdown_send);
-  };
-  const std::uint64_t received = co_await (send_all(socket, options.bytes, sent) &&
-                                           read_slowly(socket, options.rate, sent));
+  const std::uint64_t received =
+      co_await (send_then_finish(socket, 0, options.bytes, 3600s, &sent) &&
+                read_and_check(socket, pace{options.rate, &sent}));
   observe("read back ", size(received), ", every byte in order");
 }
 
