@@ -1,13 +1,7 @@
 /// \file
 /// \brief The server itself: how it starts listening, its connection limit,
-/// and how it closes: itself, its clients, and the wait for them.
-///
-/// Its other parts live beside it, one concern a file: listening.cpp
-/// (resolve and bind), accept_loop.cpp (accepting, back-off, the reserve
-/// descriptor, draining the queue on close), refusal.cpp (the line a client
-/// past the limit reads), hand_over.cpp (moving a socket to another loop),
-/// descriptors.cpp (RLIMIT_NOFILE), client_registry.cpp (the connections
-/// accepted and not yet ended, and the slot each holds), create_server.cpp.
+/// and how it closes: itself, its clients, and the wait for them. (Its other
+/// parts are listed in server.hpp, one concern a file.)
 #include "sandbox/server.hpp"
 
 #include "accept_loop.hpp"

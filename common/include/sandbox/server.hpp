@@ -35,6 +35,12 @@ void count_client_reset(server& owner) noexcept;
 /// executor an executor_picker chooses.
 ///
 /// close() and wait_closed() may be called from any thread.
+///
+/// Its source is one concern a file: server.cpp (starting, the limit,
+/// closing), listening.cpp (resolve and bind), accept_loop.cpp (accepting,
+/// back-off, the reserve descriptor, the queue on close), refusal.cpp,
+/// hand_over.cpp, descriptors.cpp (RLIMIT_NOFILE), client_registry.cpp (the
+/// connections and their slots), create_server.cpp.
 class server : public std::enable_shared_from_this<server> {
  public:
   /// What the server does with each accepted socket. It runs on the server's
@@ -43,6 +49,8 @@ class server : public std::enable_shared_from_this<server> {
   /// (`remote_endpoint()`) fails once the client has reset. `slot` counts the
   /// connection as active until it is released or destroyed: give it to the
   /// connection's transport, which releases it when the connection ends.
+  /// `owner` is this server, for a handler that reports to it (start_server()
+  /// counts client resets); the connection itself should not keep it.
   using connection_handler =
       std::function<void(tcp::socket socket, const tcp::endpoint& peer, connection_slot slot,
                          const std::shared_ptr<server>& owner)>;
