@@ -6,8 +6,6 @@
 /// state it finds; the states are described in transport.hpp.
 #include "sandbox/transport.hpp"
 
-#include "sandbox/server.hpp"
-
 #include <cassert>
 #include <limits>
 #include <memory>
@@ -17,8 +15,8 @@
 namespace sandbox {
 
 transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
-                     std::shared_ptr<server> owner, std::optional<tcp::endpoint> peer)
-    : socket_{std::move(socket)}, protocol_{std::move(protocol)}, owner_{std::move(owner)} {
+                     connection_slot slot, std::optional<tcp::endpoint> peer)
+    : socket_{std::move(socket)}, protocol_{std::move(protocol)}, slot_{std::move(slot)} {
   std::error_code ignored;
   // Asked of the socket, the peer may already have gone; an empty endpoint
   // is the honest answer then.
@@ -65,9 +63,15 @@ void transport::call_protocol(Call call) {
 }
 
 void transport::start() {
-  if (owner_) {
-    owner_->track(shared_from_this());
-  }
+  // The server's close_clients() and abort_clients() come from any thread,
+  // and find us only while we live (a weak pointer): hop to our executor.
+  slot_.on_close_request([weak = weak_from_this()](connection_slot::request how) {
+    if (auto self = weak.lock()) {
+      asio::dispatch(self->get_executor(), [self, how] {
+        how == connection_slot::request::close ? self->close() : self->abort();
+      });
+    }
+  });
   // Non-blocking mode for our own read_some() calls (see on_readable()):
   // with nothing to read they fail with would_block instead of waiting.
   // Asio's asynchronous operations are unaffected.
@@ -527,11 +531,9 @@ void transport::connection_lost(std::error_code error) {
   socket_.close(ignored);
   call_protocol([error](protocol& p) { p.connection_lost(error); });
   // Break the protocol's hold on us (if it keeps a pointer to its
-  // transport) and release the server's count now rather than at destruction.
+  // transport) and give the server's slot back now rather than at destruction.
   protocol_.reset();
-  if (auto owner = std::exchange(owner_, nullptr)) {
-    owner->detach();
-  }
+  slot_.release();
 }
 
 }  // namespace sandbox

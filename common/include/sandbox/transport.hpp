@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sandbox/asio.hpp"
+#include "sandbox/connection_slot.hpp"
 #include "sandbox/protocol.hpp"
 
 #include <cstddef>
@@ -14,8 +15,6 @@
 #include <system_error>
 
 namespace sandbox {
-
-class server;
 
 /// The counterpart of asyncio's socket transport: it owns one connected TCP
 /// socket, reads from it into its protocol's callbacks, and buffers what the
@@ -67,14 +66,16 @@ class transport : public std::enable_shared_from_this<transport> {
   /// asyncio's default high-water mark of a write buffer: 64 KiB.
   static constexpr std::size_t default_high_water = 64 * 1024;
 
-  /// Wraps a connected `socket` for `protocol`. `owner`, when given, is the
-  /// server that accepted it and is told when the connection ends (so that
-  /// server::wait_closed() can wait for its connections). `peer` is the
+  /// Wraps a connected `socket` for `protocol`. `slot`, when given, is the
+  /// place the accepting server keeps for this connection: the transport
+  /// holds it until the connection ends (so that server::wait_closed() can
+  /// wait for its connections) and answers close_clients() and
+  /// abort_clients() through it. `peer` is the
   /// peer's address if the caller knows it (accept() and connect() do);
   /// otherwise the socket is asked, which fails once the peer has reset.
   /// Call start() next.
   transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
-            std::shared_ptr<server> owner = nullptr,
+            connection_slot slot = {},
             std::optional<tcp::endpoint> peer = std::nullopt);
 
   transport(const transport&) = delete;
@@ -258,7 +259,7 @@ class transport : public std::enable_shared_from_this<transport> {
 
   tcp::socket socket_;
   std::shared_ptr<protocol> protocol_;
-  std::shared_ptr<server> owner_;
+  connection_slot slot_;  // Held until connection_lost(): counts us active.
   tcp::endpoint peer_;
   tcp::endpoint local_;
   state state_ = state::open;
