@@ -3,6 +3,10 @@
 // file), so whatever writes to it is caught: std::cout, printf, write(2).
 // GoogleTest has such a helper too, but in ::testing::internal, which is
 // not its public interface and may change under us.
+//
+// GoogleTest prints a failed assertion to stdout at once: keep assertions
+// out of `code` (return what it computed, check it after), or their
+// messages end up in the capture instead of the test's output.
 #pragma once
 
 #include <functional>
