@@ -201,10 +201,11 @@ TEST_P(ThreadedEchoServer, WithQuietAResetIsCountedNotLogged) {
   expect_resets_are_counted_when_quiet(GetParam(), {"--threads", "2"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapters05And06, ThreadedEchoServer,
-                         ::testing::Values(program{"ThreadPool", {executables::ch05_thread_pool_server}},
-                                           program{"ContextPerThread", {executables::ch06_context_per_thread_server}}),
-                         program_name);
+INSTANTIATE_TEST_SUITE_P(
+    Chapters05And06, ThreadedEchoServer,
+    ::testing::Values(program{"ThreadPool", {executables::ch05_thread_pool_server}},
+                      program{"ContextPerThread", {executables::ch06_context_per_thread_server}}),
+    program_name);
 
 // The deliberate races of chapter 05's race_demo.cpp: the control run is
 // exact (the TSan build proves it clean; the report itself is a CTest test

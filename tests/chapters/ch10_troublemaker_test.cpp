@@ -48,7 +48,8 @@ TEST(Troublemaker, NeverReadsIsPushedBackByFlowControlAndGetsEveryByteBack) {
 }
 
 TEST(Troublemaker, NeverReadsIsNotPushedBackWithoutFlowControl) {
-  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}}, {"--quiet", "--no-flow-control"});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}},
+                              {"--quiet", "--no-flow-control"});
   const auto lines = make_trouble(server.port, {"--mode", "never-reads", "--bytes", "16777216"});
   ASSERT_EQ(lines.size(), 2U);
   EXPECT_EQ(lines[1], "sent all 16.0 MiB: nothing pushed back");
@@ -124,7 +125,8 @@ TEST(Troublemaker, AResetMidWriteLeavesTheServerServingOthers) {
 // Neither the lesson's server nor flow control limits time or connections:
 // chapter 09's job.
 TEST(Troublemaker, IdleAndTrickleAreKeptForeverByChapters02And08) {
-  for (const char* exe : {executables::ch02_stream_echo_server, executables::ch08_flow_control_server}) {
+  for (const char* exe :
+       {executables::ch02_stream_echo_server, executables::ch08_flow_control_server}) {
     auto server = launch_server(program{"Cpp", {exe}}, {"--quiet"});
     EXPECT_EQ(make_trouble(server.port, {"--mode", "idle", "--duration", "0.5"}).back(),
               "still open after 0.5 s; the server sent 0 bytes") << exe;
@@ -135,7 +137,8 @@ TEST(Troublemaker, IdleAndTrickleAreKeptForeverByChapters02And08) {
 }
 
 TEST(Troublemaker, AFloodOfConnectionsIsHeldByChapters02And08) {
-  for (const char* exe : {executables::ch02_stream_echo_server, executables::ch08_flow_control_server}) {
+  for (const char* exe :
+       {executables::ch02_stream_echo_server, executables::ch08_flow_control_server}) {
     auto server = launch_server(program{"Cpp", {exe}}, {"--quiet"});
     const auto lines =
         make_trouble(server.port, {"--mode", "flood", "--connections", "50", "--duration", "0.2"});
