@@ -80,9 +80,12 @@ CLI::Validator seconds_between(double min, double max) {
   range << "a number of seconds from " << min << " to " << max;
   return CLI::Validator{
       [min, max, range = range.str()](std::string& text) -> std::string {
-        double value = 0;
-        if (!CLI::detail::lexical_cast(text, value) || !std::isfinite(value) || value < min ||
-            value > max) {
+        // strtod, and the whole text must be the number ("2.5", "1e-3"):
+        // what CLI11 itself does for a double, without its detail namespace.
+        char* end = nullptr;
+        const double value = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value) ||
+            value < min || value > max) {
           return "Value " + text + " is not " + range;
         }
         return {};

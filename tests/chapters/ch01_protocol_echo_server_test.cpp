@@ -15,14 +15,19 @@ class ProtocolEchoServer : public ::testing::TestWithParam<program> {
   void SetUp() override { SANDBOX_REQUIRE_AVAILABLE(GetParam()); }
 };
 
+// Sends `text` and expects the lesson's answer to it: "echo:" + text.
+void expect_echo(test_client& client, const std::string& text) {
+  client.send(text);
+  EXPECT_EQ(client.receive_exactly(5 + text.size()), "echo:" + text);
+}
+
 TEST_P(ProtocolEchoServer, TheLessonsTelnetSessionByteAtATime) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   EXPECT_EQ(server.first_line, "Serving on 127.0.0.1:" + std::to_string(server.port));
   {
     test_client telnet{"127.0.0.1", server.port};
     for (const char* key : {"a", "b", "c"}) {
-      telnet.send(key);
-      EXPECT_EQ(telnet.receive_exactly(6), std::string{"echo:"} + key);
+      expect_echo(telnet, key);
     }
   }  // Quitting telnet closes the connection.
   EXPECT_EQ(server.process->read_remaining_lines(),
@@ -32,17 +37,16 @@ TEST_P(ProtocolEchoServer, TheLessonsTelnetSessionByteAtATime) {
 }
 
 TEST_P(ProtocolEchoServer, PrintsReceivedBytesExactlyAsPythonDoes) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   test_client client{"127.0.0.1", server.port};
   const std::string tricky{"\x00\xff'\"\\\t\r\n", 8};
-  client.send(tricky);
-  EXPECT_EQ(client.receive_exactly(5 + tricky.size()), "echo:" + tricky);
+  expect_echo(client, tricky);
   EXPECT_EQ(server.process->read_line(), "Connection received!");
   EXPECT_EQ(server.process->read_line(), R"(b'\x00\xff\'"\\\t\r\n')");
 }
 
 TEST_P(ProtocolEchoServer, EchoesAPayloadFarLargerThanOneRead) {
-  auto server = start_server(GetParam(), {"--quiet"});
+  auto server = launch_server(GetParam(), {"--quiet"});
   test_client client{"127.0.0.1", server.port};
   const std::string payload(1024 * 1024, 'x');
   // Send and receive at once: the server echoes as it reads, so a client
@@ -69,20 +73,18 @@ TEST_P(ProtocolEchoServer, EchoesAPayloadFarLargerThanOneRead) {
 }
 
 TEST_P(ProtocolEchoServer, HalfCloseFlushesTheEchoThenCloses) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   test_client client{"127.0.0.1", server.port};
-  client.send("bye");
-  EXPECT_EQ(client.receive_exactly(8), "echo:bye");
+  expect_echo(client, "bye");
   client.shutdown_write();  // eof_received() returns false: the server closes.
   EXPECT_EQ(client.receive_until_eof(), "");
   EXPECT_EQ(server.process->wait(), 0);
 }
 
 TEST_P(ProtocolEchoServer, AResetConnectionIsLostToo) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   test_client client{"127.0.0.1", server.port};
-  client.send("x");
-  EXPECT_EQ(client.receive_exactly(6), "echo:x");
+  expect_echo(client, "x");
   client.reset();
   const auto lines = server.process->read_remaining_lines();
   ASSERT_FALSE(lines.empty());
@@ -91,11 +93,10 @@ TEST_P(ProtocolEchoServer, AResetConnectionIsLostToo) {
 }
 
 TEST_P(ProtocolEchoServer, ForeverServesOneClientAfterAnother) {
-  auto server = start_server(GetParam(), {"--forever"});
+  auto server = launch_server(GetParam(), {"--forever"});
   for (int round = 0; round < 3; ++round) {
     test_client client{"127.0.0.1", server.port};
-    client.send("hi");
-    EXPECT_EQ(client.receive_exactly(7), "echo:hi");
+    expect_echo(client, "hi");
     client.shutdown_write();
     EXPECT_EQ(client.receive_until_eof(), "");
     EXPECT_EQ(server.process->read_line(), "Connection received!");
@@ -108,11 +109,10 @@ TEST_P(ProtocolEchoServer, ForeverServesOneClientAfterAnother) {
 }
 
 TEST_P(ProtocolEchoServer, QuietDropsThePerMessageLines) {
-  auto server = start_server(GetParam(), {"--quiet"});
+  auto server = launch_server(GetParam(), {"--quiet"});
   {
     test_client client{"127.0.0.1", server.port};
-    client.send("hush");
-    EXPECT_EQ(client.receive_exactly(9), "echo:hush");
+    expect_echo(client, "hush");
   }
   EXPECT_EQ(server.process->read_remaining_lines(),
             (std::vector<std::string>{"Connection received!", "Connection lost! Closing server..."}));
@@ -120,7 +120,7 @@ TEST_P(ProtocolEchoServer, QuietDropsThePerMessageLines) {
 
 TEST_P(ProtocolEchoServer, SigintAndSigtermEndItWithStatusZero) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
-    auto server = start_server(GetParam());
+    auto server = launch_server(GetParam());
     test_client client{"127.0.0.1", server.port};  // Even mid-connection.
     EXPECT_EQ(server.process->read_line(), "Connection received!");
     server.process->send_signal(signal_number);
@@ -135,8 +135,8 @@ TEST_P(ProtocolEchoServer, ABadOptionExitsWithStatusTwo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Chapter01, ProtocolEchoServer,
-                         ::testing::Values(cpp_program(SANDBOX_CH01_EXE),
-                                           python_program(SANDBOX_CH01_REF)),
+                         ::testing::Values(cpp_program(executables::ch01_protocol_echo_server),
+                                           python_program(references::ch01_protocol_echo_server)),
                          program_name);
 
 }  // namespace

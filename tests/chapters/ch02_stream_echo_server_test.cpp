@@ -15,7 +15,7 @@ class StreamEchoServer : public ::testing::TestWithParam<program> {
 };
 
 TEST_P(StreamEchoServer, EchoesByteAtATimeAndShowsEachRead) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   EXPECT_EQ(server.first_line, "Serving on 127.0.0.1:" + std::to_string(server.port));
   test_client client{"127.0.0.1", server.port};
   EXPECT_EQ(server.process->read_line(), "Connection received!");
@@ -29,7 +29,7 @@ TEST_P(StreamEchoServer, EchoesByteAtATimeAndShowsEachRead) {
 }
 
 TEST_P(StreamEchoServer, ReadsAtMost8192BytesAtATime) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   test_client client{"127.0.0.1", server.port};
   const std::string payload(20000, 'z');
   client.send(payload);
@@ -48,7 +48,7 @@ TEST_P(StreamEchoServer, ReadsAtMost8192BytesAtATime) {
 }
 
 TEST_P(StreamEchoServer, EchoesAPayloadFarLargerThan8192Bytes) {
-  auto server = start_server(GetParam(), {"--quiet"});
+  auto server = launch_server(GetParam(), {"--quiet"});
   test_client client{"127.0.0.1", server.port};
   std::string payload(4 * 1024 * 1024, '\0');
   for (std::size_t i = 0; i < payload.size(); ++i) {
@@ -65,7 +65,7 @@ TEST_P(StreamEchoServer, EchoesAPayloadFarLargerThan8192Bytes) {
 }
 
 TEST_P(StreamEchoServer, HalfCloseGetsTheEchoThenEndOfFile) {
-  auto server = start_server(GetParam());
+  auto server = launch_server(GetParam());
   test_client client{"127.0.0.1", server.port};
   client.send("last words");
   client.shutdown_write();  // read() returns b'': the handler ends, the writer closes.
@@ -75,7 +75,7 @@ TEST_P(StreamEchoServer, HalfCloseGetsTheEchoThenEndOfFile) {
 
 TEST_P(StreamEchoServer, ServesDozensOfClientsAtOnce) {
   constexpr int clients = 50;
-  auto server = start_server(GetParam(), {"--quiet"});
+  auto server = launch_server(GetParam(), {"--quiet"});
   std::vector<test_client> connections;
   for (int i = 0; i < clients; ++i) {
     connections.emplace_back("127.0.0.1", server.port);
@@ -99,7 +99,7 @@ TEST_P(StreamEchoServer, ServesDozensOfClientsAtOnce) {
 }
 
 TEST_P(StreamEchoServer, AClientResetDoesNotDisturbTheOthers) {
-  auto server = start_server(GetParam(), {"--quiet"});
+  auto server = launch_server(GetParam(), {"--quiet"});
   test_client steady{"127.0.0.1", server.port};
   {
     test_client crashing{"127.0.0.1", server.port};
@@ -116,12 +116,12 @@ TEST_P(StreamEchoServer, AClientResetDoesNotDisturbTheOthers) {
 
 // C++ only: asyncio logs every reset (as our chapter does without --quiet).
 TEST(StreamEchoServerCpp, WithQuietAResetIsCountedNotLogged) {
-  expect_resets_are_counted_when_quiet(cpp_program(SANDBOX_CH02_EXE));
+  expect_resets_are_counted_when_quiet(cpp_program(executables::ch02_stream_echo_server));
 }
 
 TEST_P(StreamEchoServer, SigintAndSigtermEndItWithStatusZero) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
-    auto server = start_server(GetParam());
+    auto server = launch_server(GetParam());
     test_client client{"127.0.0.1", server.port};
     EXPECT_EQ(server.process->read_line(), "Connection received!");
     server.process->send_signal(signal_number);
@@ -140,8 +140,8 @@ TEST_P(StreamEchoServer, APortInUseFailsWithOneLine) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Chapter02, StreamEchoServer,
-                         ::testing::Values(cpp_program(SANDBOX_CH02_EXE),
-                                           python_program(SANDBOX_CH02_REF)),
+                         ::testing::Values(cpp_program(executables::ch02_stream_echo_server),
+                                           python_program(references::ch02_stream_echo_server)),
                          program_name);
 
 }  // namespace

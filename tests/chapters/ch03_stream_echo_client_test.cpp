@@ -63,7 +63,7 @@ class StreamEchoClient : public ::testing::TestWithParam<std::tuple<program, pro
 };
 
 TEST_P(StreamEchoClient, ShowsTheLessonsTranscriptOnBothConsoles) {
-  auto echo_server = start_server(server());
+  auto echo_server = launch_server(server());
   std::vector<std::string> lines;
   std::string errors;
   EXPECT_EQ(run_to_end(client(), {"--host", "127.0.0.1", "--port", std::to_string(echo_server.port)},
@@ -82,7 +82,7 @@ TEST_P(StreamEchoClient, ShowsTheLessonsTranscriptOnBothConsoles) {
     ASSERT_TRUE(line) << "server showed only " << shown;
     ASSERT_TRUE(line->starts_with("b'") && line->ends_with("'")) << *line;
     shown = shown.empty() ? *line : shown.substr(0, shown.size() - 1) + line->substr(2);
-    if (client().label == "cpp") {
+    if (client().label == "Cpp") {
       EXPECT_EQ(shown, R"(b'First line.\nSecond line.\nThird line.\nLast line.\n')")
           << "the C++ client's four writes should leave in one send";
     }
@@ -91,13 +91,13 @@ TEST_P(StreamEchoClient, ShowsTheLessonsTranscriptOnBothConsoles) {
 
 INSTANTIATE_TEST_SUITE_P(
     Chapter03, StreamEchoClient,
-    ::testing::Combine(::testing::Values(cpp_program(SANDBOX_CH03_EXE),
-                                         python_program(SANDBOX_CH03_REF)),
-                       ::testing::Values(cpp_program(SANDBOX_CH02_EXE),
-                                         python_program(SANDBOX_CH02_REF))),
+    ::testing::Combine(::testing::Values(cpp_program(executables::ch03_stream_echo_client),
+                                         python_program(references::ch03_stream_echo_client)),
+                       ::testing::Values(cpp_program(executables::ch02_stream_echo_server),
+                                         python_program(references::ch02_stream_echo_server))),
     [](const auto& param_info) {
-      return std::get<0>(param_info.param).label + "_client_" + std::get<1>(param_info.param).label +
-             "_server";
+      return std::get<0>(param_info.param).label + "Client" + std::get<1>(param_info.param).label +
+             "Server";
     });
 
 class StreamEchoClientAlone : public ::testing::TestWithParam<program> {
@@ -147,8 +147,8 @@ TEST_P(StreamEchoClientAlone, ABadOptionExitsWithStatusTwo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Chapter03, StreamEchoClientAlone,
-                         ::testing::Values(cpp_program(SANDBOX_CH03_EXE),
-                                           python_program(SANDBOX_CH03_REF)),
+                         ::testing::Values(cpp_program(executables::ch03_stream_echo_client),
+                                           python_program(references::ch03_stream_echo_client)),
                          program_name);
 
 }  // namespace

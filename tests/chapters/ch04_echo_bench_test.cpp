@@ -24,11 +24,11 @@
 namespace sandbox::testing {
 namespace {
 
-const program bench = cpp_program(SANDBOX_CH04_EXE);
-const program epoll_server = cpp_program(SANDBOX_EPOLL_EXE);
-const program ch01 = cpp_program(SANDBOX_CH01_EXE);
-const program ch02 = cpp_program(SANDBOX_CH02_EXE);
-const program ch09 = cpp_program(SANDBOX_CH09_EXE);
+const program bench = cpp_program(executables::ch04_echo_bench);
+const program epoll_server = cpp_program(executables::epoll_echo_server);
+const program ch01 = cpp_program(executables::ch01_protocol_echo_server);
+const program ch02 = cpp_program(executables::ch02_stream_echo_server);
+const program ch09 = cpp_program(executables::ch09_robust_server);
 
 // A misbehaving echo server, on plain POSIX sockets in a thread of the
 // test. It echoes until `echo_for` has passed since the first byte it
@@ -171,8 +171,8 @@ void expect_sane_figures(const std::string& json, double connections) {
   }
 }
 
-TEST(ch04_echo_bench, measures_chapter_02_and_reports_its_cpu_per_echo) {
-  auto server = start_server(ch02, {"--quiet"});
+TEST(EchoBench, MeasuresChapter02AndReportsItsCpuPerEcho) {
+  auto server = launch_server(ch02, {"--quiet"});
   const auto pid = std::to_string(server.process->pid());
   const auto run = run_bench(server.port, with(short_run, {"--connections", "8", "--json",
                                                            "--server-pid", pid}));
@@ -192,8 +192,8 @@ TEST(ch04_echo_bench, measures_chapter_02_and_reports_its_cpu_per_echo) {
   EXPECT_EQ(server.process->stderr_text(), "");
 }
 
-TEST(ch04_echo_bench, drives_chapter_01_when_told_its_prefix) {
-  auto server = start_server(ch01, {"--quiet", "--forever"});
+TEST(EchoBench, DrivesChapter01WhenToldItsPrefix) {
+  auto server = launch_server(ch01, {"--quiet", "--forever"});
   // 100 KiB messages reach chapter 01 in several reads, so each reply is
   // "echo:" + piece, several times over; the check must accept that.
   const auto run = run_bench(server.port, with(short_run, {"--connections", "2", "--size",
@@ -203,8 +203,8 @@ TEST(ch04_echo_bench, drives_chapter_01_when_told_its_prefix) {
   expect_sane_figures(run.json(), 2);
 }
 
-TEST(ch04_echo_bench, refuses_replies_that_are_not_echoes) {
-  auto server = start_server(ch01, {"--quiet", "--forever"});
+TEST(EchoBench, RefusesRepliesThatAreNotEchoes) {
+  auto server = launch_server(ch01, {"--quiet", "--forever"});
   const auto run = run_bench(server.port, short_run);  // No --prefix: "echo:..." is wrong.
   EXPECT_EQ(run.status, 1);
   // It quotes the reply and, since it is the echo behind "echo:", says so.
@@ -214,7 +214,7 @@ TEST(ch04_echo_bench, refuses_replies_that_are_not_echoes) {
             std::string::npos) << run.errors;
 }
 
-TEST(ch04_echo_bench, quotes_what_the_server_said_instead_of_the_echo) {
+TEST(EchoBench, QuotesWhatTheServerSaidInsteadOfTheEcho) {
   scripted_server server{{.reply = "error: server busy; try again later\n"}};
   const auto run = run_bench(server.port(), short_run);
   EXPECT_EQ(run.status, 1);
@@ -225,10 +225,10 @@ TEST(ch04_echo_bench, quotes_what_the_server_said_instead_of_the_echo) {
   EXPECT_EQ(run.errors.find("--prefix"), std::string::npos) << run.errors;
 }
 
-TEST(ch04_echo_bench, quotes_chapter_09s_refusal) {
+TEST(EchoBench, QuotesChapter09sRefusal) {
   // Two connections to a server that takes one: the second is refused
   // with a line, which the load generator must show, not misread.
-  auto server = start_server(ch09, {"--quiet", "--max-connections", "1"});
+  auto server = launch_server(ch09, {"--quiet", "--max-connections", "1"});
   const auto run = run_bench(server.port, with(short_run, {"--connections", "2"}));
   EXPECT_EQ(run.status, 1);
   EXPECT_NE(run.errors.find("error: the server answered \"error: server busy"), std::string::npos)
@@ -258,7 +258,7 @@ std::string line_starting(const std::vector<std::string>& lines, const std::stri
   return "";
 }
 
-TEST(ch04_echo_bench, stops_and_fails_when_the_server_stalls) {
+TEST(EchoBench, StopsAndFailsWhenTheServerStalls) {
   // The server answers for 300 ms, then not at all. A run of a minute: it
   // ends (run_bench gives it 20 s) only because the stall is seen while the
   // run goes on, once a request has waited longer than the default 1 s.
@@ -277,7 +277,7 @@ TEST(ch04_echo_bench, stops_and_fails_when_the_server_stalls) {
   EXPECT_GE(seconds_in(max), seconds_in(unanswered)) << max;
 }
 
-TEST(ch04_echo_bench, waits_for_the_last_echoes_no_longer_than_the_stall) {
+TEST(EchoBench, WaitsForTheLastEchoesNoLongerThanTheStall) {
   // The server stops answering 300 ms in; the window ends at 600 ms, before
   // any request has waited --stall 2 s. The end of the run waits for the
   // echoes in flight until they are 2 s old, no longer, then reports them.
@@ -295,12 +295,12 @@ TEST(ch04_echo_bench, waits_for_the_last_echoes_no_longer_than_the_stall) {
             json_number(run.json(), "unanswered_oldest_us")) << run.json();
 }
 
-TEST(ch04_echo_bench, a_ctrl_c_ends_the_wait_for_the_last_echoes) {
+TEST(EchoBench, ACtrlCEndsTheWaitForTheLastEchoes) {
   // With --stall 30 the end of the run would wait up to 30 s for echoes
   // from a server that stopped answering; Ctrl-C there ends the wait and
   // the run reports them, younger than --stall: unanswered, not stalled.
   scripted_server server{{.echo_for = 100ms, .reply = {}}};
-  child_process load{{SANDBOX_CH04_EXE, "--host", "127.0.0.1", "--port",
+  child_process load{{executables::ch04_echo_bench, "--host", "127.0.0.1", "--port",
                       std::to_string(server.port()), "--warmup", "0.1", "--duration", "0.3",
                       "--stall", "30"}};
   // The window is over once the last progress line is out (stderr is a
@@ -319,12 +319,12 @@ TEST(ch04_echo_bench, a_ctrl_c_ends_the_wait_for_the_last_echoes) {
   EXPECT_EQ(load.stderr_text().find("error"), std::string::npos) << load.stderr_text();
 }
 
-TEST(ch04_echo_bench, pipelines_large_messages_without_deadlock) {
+TEST(EchoBench, PipelinesLargeMessagesWithoutDeadlock) {
   // 4 x 256 KiB in flight per connection is more than the socket buffers
   // hold: with one coroutine both writing and reading, client and server
   // would each wait for the other to read. A second measured, not 0.4: a
   // sanitizer build on a loaded machine echoes only a few of these in 0.4 s.
-  auto server = start_server(epoll_server);
+  auto server = launch_server(epoll_server);
   const auto run = run_bench(server.port, {"--duration", "1", "--warmup", "0.1", "--quiet",
                                            "--stall", "30", "--connections", "3", "--size",
                                            "262144", "--pipeline", "4", "--json"});
@@ -332,8 +332,8 @@ TEST(ch04_echo_bench, pipelines_large_messages_without_deadlock) {
   expect_sane_figures(run.json(), 3);
 }
 
-TEST(ch04_echo_bench, spreads_connections_over_threads) {
-  auto server = start_server(ch02, {"--quiet"});
+TEST(EchoBench, SpreadsConnectionsOverThreads) {
+  auto server = launch_server(ch02, {"--quiet"});
   const auto run = run_bench(server.port, with(short_run, {"--connections", "6", "--threads",
                                                            "3", "--pipeline", "2", "--json"}));
   ASSERT_EQ(run.status, 0) << run.errors;
@@ -341,8 +341,8 @@ TEST(ch04_echo_bench, spreads_connections_over_threads) {
   EXPECT_EQ(json_number(run.json(), "threads"), 3);
 }
 
-TEST(ch04_echo_bench, prints_a_human_report) {
-  auto server = start_server(epoll_server);
+TEST(EchoBench, PrintsAHumanReport) {
+  auto server = launch_server(epoll_server);
   const auto run = run_bench(server.port, short_run);
   ASSERT_EQ(run.status, 0) << run.errors;
   ASSERT_GE(run.lines.size(), 10U);
@@ -355,8 +355,8 @@ TEST(ch04_echo_bench, prints_a_human_report) {
   EXPECT_TRUE(run.lines[4].starts_with("Latency:         mean")) << run.lines[4];
 }
 
-TEST(ch04_echo_bench, shows_progress_unless_quiet) {
-  auto server = start_server(epoll_server);
+TEST(EchoBench, ShowsProgressUnlessQuiet) {
+  auto server = launch_server(epoll_server);
   const auto run =
       run_bench(server.port, {"--duration", "1.2", "--warmup", "0.2", "--stall", "30"});
   ASSERT_EQ(run.status, 0) << run.errors;
@@ -366,9 +366,9 @@ TEST(ch04_echo_bench, shows_progress_unless_quiet) {
   EXPECT_NE(run.errors.find("requests/s"), std::string::npos) << run.errors;
 }
 
-TEST(ch04_echo_bench, fails_clearly_when_the_server_dies) {
-  auto server = start_server(ch02, {"--quiet"});
-  child_process load{{SANDBOX_CH04_EXE, "--host", "127.0.0.1", "--port",
+TEST(EchoBench, FailsClearlyWhenTheServerDies) {
+  auto server = launch_server(ch02, {"--quiet"});
+  child_process load{{executables::ch04_echo_bench, "--host", "127.0.0.1", "--port",
                       std::to_string(server.port), "--duration", "20", "--quiet"}};
   std::this_thread::sleep_for(500ms);
   server.process->send_signal(SIGKILL);
@@ -377,14 +377,14 @@ TEST(ch04_echo_bench, fails_clearly_when_the_server_dies) {
   EXPECT_NE(load.stderr_text().find("error: "), std::string::npos) << load.stderr_text();
 }
 
-TEST(ch04_echo_bench, fails_clearly_when_the_server_pid_is_gone) {
+TEST(EchoBench, FailsClearlyWhenTheServerPidIsGone) {
   // A --server-pid whose process ends (and is reaped) during the run: its
   // CPU time cannot be read. The run must end with status 1 and say so, not
   // wait forever for a signal.
-  auto server = start_server(epoll_server);
+  auto server = launch_server(epoll_server);
   child_process gone{{"/bin/sleep", "0.3"}};
   const auto pid = std::to_string(gone.pid());
-  child_process load{{SANDBOX_CH04_EXE, "--host", "127.0.0.1", "--port",
+  child_process load{{executables::ch04_echo_bench, "--host", "127.0.0.1", "--port",
                       std::to_string(server.port), "--warmup", "0.1", "--duration", "1",
                       "--server-pid", pid, "--quiet"}};
   EXPECT_EQ(gone.wait(), 0);
@@ -393,9 +393,9 @@ TEST(ch04_echo_bench, fails_clearly_when_the_server_pid_is_gone) {
             std::string::npos) << load.stderr_text();
 }
 
-TEST(ch04_echo_bench, says_when_nobody_listens) {
+TEST(EchoBench, SaysWhenNobodyListens) {
   // A port that was free a moment ago: bound, then closed.
-  auto server = start_server(epoll_server);
+  auto server = launch_server(epoll_server);
   const auto port = server.port;
   server.process->send_signal(SIGTERM);
   ASSERT_EQ(server.process->wait(), 0);
@@ -405,14 +405,14 @@ TEST(ch04_echo_bench, says_when_nobody_listens) {
             std::string::npos) << run.errors;
 }
 
-TEST(ch04_echo_bench, names_a_host_it_cannot_resolve) {
+TEST(EchoBench, NamesAHostItCannotResolve) {
   std::string errors;
   EXPECT_EQ(run_to_end(bench, {"--host", "nosuchhost.invalid", "--quiet"}, nullptr, &errors), 1);
   EXPECT_TRUE(errors.starts_with("error: cannot resolve nosuchhost.invalid:2222: ")) << errors;
   EXPECT_EQ(std::count(errors.begin(), errors.end(), '\n'), 1) << errors;
 }
 
-TEST(ch04_echo_bench, rejects_bad_options_with_status_2) {
+TEST(EchoBench, RejectsBadOptionsWithStatus2) {
   for (const auto& bad : std::vector<std::vector<std::string>>{
            {"--connections", "0"},
            {"--size", "0"},
@@ -438,8 +438,8 @@ TEST(ch04_echo_bench, rejects_bad_options_with_status_2) {
   }
 }
 
-TEST(epoll_echo_server, echoes_a_large_payload_while_it_is_being_sent) {
-  auto server = start_server(epoll_server);
+TEST(EpollEchoServer, EchoesALargePayloadWhileItIsBeingSent) {
+  auto server = launch_server(epoll_server);
   test_client client{"127.0.0.1", server.port};
   std::string payload(4 << 20, '\0');
   for (std::size_t i = 0; i < payload.size(); ++i) {
@@ -450,8 +450,8 @@ TEST(epoll_echo_server, echoes_a_large_payload_while_it_is_being_sent) {
   EXPECT_EQ(client.receive_until_eof(), "");
 }
 
-TEST(epoll_echo_server, keeps_the_server_contract) {
-  auto server = start_server(epoll_server, {"--quiet"});
+TEST(EpollEchoServer, KeepsTheServerContract) {
+  auto server = launch_server(epoll_server, {"--quiet"});
   EXPECT_TRUE(server.first_line.starts_with("Serving on 127.0.0.1:")) << server.first_line;
   server.process->send_signal(SIGINT);
   EXPECT_EQ(server.process->wait(), 0);

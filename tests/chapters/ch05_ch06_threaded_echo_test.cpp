@@ -55,7 +55,7 @@ std::string payload_for(std::size_t client, std::size_t size) {
 }
 
 TEST_P(ThreadedEchoServer, SaysWhereItServesThenHowManyThreads) {
-  auto server = start_server(GetParam(), {"--threads", "3"});
+  auto server = launch_server(GetParam(), {"--threads", "3"});
   EXPECT_EQ(server.first_line, "Serving on 127.0.0.1:" + std::to_string(server.port));
   EXPECT_EQ(server.process->read_line(), "Running on 3 threads");
 }
@@ -64,7 +64,7 @@ TEST_P(ThreadedEchoServer, HundredsOfClientsAtOnceEachGetTheirOwnBytesInOrder) {
   constexpr std::size_t clients = 300;
   constexpr std::size_t rounds = 8;
   constexpr std::size_t chunk = 1024;
-  auto server = start_server(GetParam(), {"--quiet", "--threads", "4"});
+  auto server = launch_server(GetParam(), {"--quiet", "--threads", "4"});
   std::vector<test_client> connections;
   for (std::size_t i = 0; i < clients; ++i) {
     connections.emplace_back("127.0.0.1", server.port);
@@ -103,7 +103,7 @@ TEST_P(ThreadedEchoServer, HundredsOfClientsAtOnceEachGetTheirOwnBytesInOrder) {
 
 TEST_P(ThreadedEchoServer, CountersAreExactAfterAKnownLoad) {
   constexpr std::size_t clients = 200;
-  auto server = start_server(GetParam(), {"--threads", "4"});
+  auto server = launch_server(GetParam(), {"--threads", "4"});
   EXPECT_EQ(server.process->read_line(), "Running on 4 threads");
   std::vector<test_client> connections;
   std::size_t sent = 0;
@@ -136,7 +136,7 @@ TEST_P(ThreadedEchoServer, CountersAreExactAfterAKnownLoad) {
 }
 
 TEST_P(ThreadedEchoServer, ShowsEachConnectionsHandlersOnPoolThreadsInOrder) {
-  auto server = start_server(GetParam(), {"--threads", "2"});
+  auto server = launch_server(GetParam(), {"--threads", "2"});
   EXPECT_EQ(server.process->read_line(), "Running on 2 threads");
   test_client client{"127.0.0.1", server.port};
   for (const char* key : {"a", "b", "c", "d"}) {
@@ -159,7 +159,7 @@ TEST_P(ThreadedEchoServer, ShowsEachConnectionsHandlersOnPoolThreadsInOrder) {
 
 TEST_P(ThreadedEchoServer, ASignalEndsItWithClientsStillConnected) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
-    auto server = start_server(GetParam(), {"--quiet", "--threads", "2"});
+    auto server = launch_server(GetParam(), {"--quiet", "--threads", "2"});
     std::vector<test_client> connections;
     for (int i = 0; i < 5; ++i) {
       connections.emplace_back("127.0.0.1", server.port);
@@ -201,17 +201,18 @@ TEST_P(ThreadedEchoServer, WithQuietAResetIsCountedNotLogged) {
   expect_resets_are_counted_when_quiet(GetParam(), {"--threads", "2"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapters05And06, ThreadedEchoServer,
-                         ::testing::Values(program{"thread_pool", {SANDBOX_CH05_EXE}},
-                                           program{"context_per_thread", {SANDBOX_CH06_EXE}}),
-                         program_name);
+INSTANTIATE_TEST_SUITE_P(
+    Chapters05And06, ThreadedEchoServer,
+    ::testing::Values(program{"ThreadPool", {executables::ch05_thread_pool_server}},
+                      program{"ContextPerThread", {executables::ch06_context_per_thread_server}}),
+    program_name);
 
 // The deliberate races of chapter 05's race_demo.cpp: the control run is
 // exact (the TSan build proves it clean; the report itself is a CTest test
 // of the tsan build, see tests/CMakeLists.txt).
 TEST(RaceDemo, TheControlRunCountsEveryByte) {
   std::vector<std::string> lines;
-  EXPECT_EQ(run_to_end(program{"cpp", {SANDBOX_CH05_RACE_DEMO_EXE}},
+  EXPECT_EQ(run_to_end(program{"Cpp", {executables::ch05_race_demo}},
                        {"--mistake", "none", "--clients", "16", "--messages", "200"}, &lines),
             0);
   ASSERT_EQ(lines.size(), 1U);
@@ -220,7 +221,7 @@ TEST(RaceDemo, TheControlRunCountsEveryByte) {
 
 TEST(RaceDemo, AnUnknownMistakeIsABadOption) {
   std::string errors;
-  EXPECT_EQ(run_to_end(program{"cpp", {SANDBOX_CH05_RACE_DEMO_EXE}}, {"--mistake", "oops"},
+  EXPECT_EQ(run_to_end(program{"Cpp", {executables::ch05_race_demo}}, {"--mistake", "oops"},
                        nullptr, &errors),
             2);
   EXPECT_NE(errors.find("--mistake"), std::string::npos) << errors;

@@ -18,7 +18,7 @@
 namespace sandbox::testing {
 namespace {
 
-const program chat_server{"cpp", {SANDBOX_CH07_EXE}};
+const program chat_server{"Cpp", {executables::ch07_chat_server}};
 
 // A chat client for tests: a test_client that reads whole lines.
 class chat_client {
@@ -108,14 +108,14 @@ std::string welcome(int number, int others) {
 }
 
 TEST(ChatServer, SaysWhereItServesThenHowManyThreads) {
-  auto server = start_server(chat_server, {"--threads", "2"});
+  auto server = launch_server(chat_server, {"--threads", "2"});
   EXPECT_EQ(server.first_line, "Serving on 127.0.0.1:" + std::to_string(server.port));
   EXPECT_EQ(server.process->read_line(), "Running on 2 threads");
 }
 
 TEST(ChatServer, EveryLineReachesEveryOtherClientAndTheCountersAreExact) {
   constexpr int clients = 20;
-  auto server = start_server(chat_server, {"--threads", "4"});
+  auto server = launch_server(chat_server, {"--threads", "4"});
   std::vector<std::unique_ptr<chat_client>> chatters;
   for (int i = 1; i <= clients; ++i) {
     chatters.push_back(std::make_unique<chat_client>(server.port));
@@ -170,7 +170,7 @@ TEST(ChatServer, EveryLineReachesEveryOtherClientAndTheCountersAreExact) {
 }
 
 TEST(ChatServer, LinesFromOneSenderArriveInTheOrderSent) {
-  auto server = start_server(chat_server, {"--quiet", "--threads", "4"});
+  auto server = launch_server(chat_server, {"--quiet", "--threads", "4"});
   chat_client sender{server.port};
   chat_client listener{server.port};
   EXPECT_EQ(sender.line(), welcome(1, 0));
@@ -195,7 +195,7 @@ TEST(ChatServer, LinesFromOneSenderArriveInTheOrderSent) {
 // gets every line. The last burst, 9 MB, is more than the kernel buffers
 // of loopback hold for the late reader: the sender must wait for it.
 TEST(ChatServer, ABurstReachesEveryReaderEvenOneThatStartsLate) {
-  auto server = start_server(chat_server, {"--quiet", "--threads", "2"});
+  auto server = launch_server(chat_server, {"--quiet", "--threads", "2"});
   chat_client sender{server.port};
   chat_client prompt{server.port};
   chat_client late{server.port};
@@ -243,7 +243,7 @@ TEST(ChatServer, ABurstReachesEveryReaderEvenOneThatStartsLate) {
 // away: it reads only what the kernel had taken, then end of file.
 TEST(ChatServer, ANonReaderIsDroppedAfterTheSlowTimeoutAndTheRoomGoesOn) {
   constexpr auto slow_timeout = 3s;
-  auto server = start_server(chat_server, {"--quiet", "--threads", "2", "--slow-timeout", "3"});
+  auto server = launch_server(chat_server, {"--quiet", "--threads", "2", "--slow-timeout", "3"});
   chat_client returning{server.port};  // guest1: reads again once it has been dropped
   chat_client talker{server.port};     // guest2
   chat_client listener{server.port};   // guest3
@@ -375,7 +375,7 @@ TEST(ChatServer, ANonReaderIsDroppedAfterTheSlowTimeoutAndTheRoomGoesOn) {
 // operator's terminal raw: ESC and BEL could retitle or clear it, a
 // carriage return could overwrite the line with a forged one.
 TEST(ChatServer, TheConsoleShowsAClientsControlCharactersEscaped) {
-  auto server = start_server(chat_server, {"--threads", "2"});
+  auto server = launch_server(chat_server, {"--threads", "2"});
   chat_client mallory{server.port};
   chat_client reader{server.port};
   EXPECT_EQ(mallory.line(), welcome(1, 0));
@@ -395,7 +395,7 @@ TEST(ChatServer, TheConsoleShowsAClientsControlCharactersEscaped) {
 }
 
 TEST(ChatServer, ANonReadingClientIsDisconnectedWhileTheOthersKeepChatting) {
-  auto server = start_server(chat_server, {"--quiet", "--threads", "2", "--max-queue", "65536",
+  auto server = launch_server(chat_server, {"--quiet", "--threads", "2", "--max-queue", "65536",
                                            "--slow-timeout", "1"});
   // guest1 never reads a byte; guest2 talks, guest3 listens.
   chat_client stalled{server.port};
@@ -479,7 +479,7 @@ TEST(ChatServer, ANonReadingClientIsDisconnectedWhileTheOthersKeepChatting) {
 
 TEST(ChatServer, ASignalEndsItWithClientsStillConnected) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
-    auto server = start_server(chat_server, {"--quiet", "--threads", "2"});
+    auto server = launch_server(chat_server, {"--quiet", "--threads", "2"});
     std::vector<std::unique_ptr<chat_client>> chatters;
     for (int i = 1; i <= 3; ++i) {
       chatters.push_back(std::make_unique<chat_client>(server.port));
@@ -502,7 +502,7 @@ TEST(ChatServer, ASignalEndsItWithClientsStillConnected) {
 }
 
 TEST(ChatServer, AnOverlongLineEndsOnlyThatClient) {
-  auto server = start_server(chat_server, {"--quiet", "--threads", "2"});
+  auto server = launch_server(chat_server, {"--quiet", "--threads", "2"});
   chat_client rude{server.port};
   chat_client polite{server.port};
   EXPECT_EQ(rude.line(), welcome(1, 0));

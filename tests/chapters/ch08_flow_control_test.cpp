@@ -11,7 +11,7 @@
 namespace sandbox::testing {
 namespace {
 
-const program flow_server{"cpp", {SANDBOX_CH08_EXE}};
+const program flow_server{"Cpp", {executables::ch08_flow_control_server}};
 
 std::string pattern(std::size_t size) {
   std::string bytes(size, '\0');
@@ -35,26 +35,26 @@ std::string finish_exchange(test_client& client, std::string_view rest, std::siz
 }
 
 TEST(FlowControl, SaysWhereItServesAndItsMarks) {
-  auto server = start_server(flow_server);
+  auto server = launch_server(flow_server);
   EXPECT_EQ(server.first_line, "Serving on 127.0.0.1:" + std::to_string(server.port));
   EXPECT_EQ(server.process->read_line(),
             "Flow control on: high-water mark 65536 bytes, low-water mark 16384 bytes");
-  auto custom = start_server(flow_server, {"--high-water", "1000", "--low-water", "10"});
+  auto custom = launch_server(flow_server, {"--high-water", "1000", "--low-water", "10"});
   EXPECT_EQ(custom.process->read_line(),
             "Flow control on: high-water mark 1000 bytes, low-water mark 10 bytes");
-  auto off = start_server(flow_server, {"--no-flow-control"});
+  auto off = launch_server(flow_server, {"--no-flow-control"});
   EXPECT_EQ(off.process->read_line(), "Flow control off");
 }
 
 TEST(FlowControl, EchoesBytesUnchanged) {
-  auto server = start_server(flow_server, {"--quiet"});
+  auto server = launch_server(flow_server, {"--quiet"});
   test_client client{"127.0.0.1", server.port};
   const std::string bytes = pattern(300000);
   EXPECT_TRUE(client.exchange(bytes, bytes.size()) == bytes);
 }
 
 TEST(FlowControl, ANonReadingClientCannotGrowTheServerAndLosesNothing) {
-  auto server = start_server(flow_server);
+  auto server = launch_server(flow_server);
   EXPECT_TRUE(server.process->read_line().has_value());
   test_client client{"127.0.0.1", server.port};
   EXPECT_EQ(server.process->read_line(), "connection 1: opened");
@@ -80,7 +80,7 @@ TEST(FlowControl, ANonReadingClientCannotGrowTheServerAndLosesNothing) {
 }
 
 TEST(FlowControl, WithoutItTheServerHoldsWhatTheClientDoesNotRead) {
-  auto server = start_server(flow_server, {"--no-flow-control"});
+  auto server = launch_server(flow_server, {"--no-flow-control"});
   EXPECT_EQ(server.process->read_line(), "Flow control off");
   test_client client{"127.0.0.1", server.port};
   const long before = server.process->resident_kib() / 1024;
@@ -99,7 +99,7 @@ TEST(FlowControl, WithoutItTheServerHoldsWhatTheClientDoesNotRead) {
 
 TEST(FlowControl, ASignalEndsItWithStatusZero) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
-    auto server = start_server(flow_server, {"--quiet"});
+    auto server = launch_server(flow_server, {"--quiet"});
     test_client client{"127.0.0.1", server.port};
     client.send("hi");
     EXPECT_EQ(client.receive_exactly(2), "hi");

@@ -15,7 +15,7 @@
 namespace sandbox::testing {
 namespace {
 
-const program robust_server{"cpp", {SANDBOX_CH09_EXE}};
+const program robust_server{"Cpp", {executables::ch09_robust_server}};
 
 constexpr std::size_t idle_clients = 2000;
 constexpr double max_kib_per_connection = 8;
@@ -68,7 +68,7 @@ TEST(IdleMemory, AnIdleConnectionCostsTheServerAtMost8KiB) {
   if (!raise_descriptor_limit(idle_clients + 256)) {
     GTEST_SKIP() << "the descriptor limit is below " << idle_clients + 256;
   }
-  auto server = start_server(robust_server, {"--quiet", "--max-connections", "4000",
+  auto server = launch_server(robust_server, {"--quiet", "--max-connections", "4000",
                                              "--idle-timeout", "600"});
   ASSERT_GT(server.port, 0);
   const pid_t pid = server.process->pid();

@@ -29,7 +29,7 @@
 namespace sandbox::testing {
 namespace {
 
-const program robust_server{"cpp", {SANDBOX_CH09_EXE}};
+const program robust_server{"Cpp", {executables::ch09_robust_server}};
 
 using clock_type = std::chrono::steady_clock;
 
@@ -39,7 +39,7 @@ double seconds_since(clock_type::time_point start) {
 
 // Starts the server with `options` and skips its "Limits: ..." line.
 running_server start_robust(std::vector<std::string> options) {
-  auto server = start_server(robust_server, std::move(options));
+  auto server = launch_server(robust_server, std::move(options));
   const auto limits = server.process->read_line();
   EXPECT_TRUE(limits && limits->starts_with("Limits: ")) << limits.value_or("<none>");
   return server;
@@ -191,12 +191,12 @@ std::vector<std::string> lines_with(const std::string& all, const std::string& t
 }
 
 TEST(RobustServer, SaysWhereItServesThenItsLimits) {
-  auto server = start_server(robust_server);
+  auto server = launch_server(robust_server);
   EXPECT_EQ(server.first_line, "Serving on 127.0.0.1:" + std::to_string(server.port));
   EXPECT_EQ(server.process->read_line(),
             "Limits: idle timeout 30 s, lines up to 65536 bytes, 512 connections at once, "
             "grace period 10 s");
-  auto custom = start_server(robust_server, {"--idle-timeout", "2.5", "--max-line", "100",
+  auto custom = launch_server(robust_server, {"--idle-timeout", "2.5", "--max-line", "100",
                                              "--max-connections", "3", "--grace", "0"});
   EXPECT_EQ(custom.process->read_line(),
             "Limits: idle timeout 2.5 s, lines up to 100 bytes, 3 connections at once, "
@@ -450,8 +450,8 @@ TEST(RobustServer, AFloodIsRefusedPromptlyWithoutRunningOutOfDescriptors) {
     // A container may cap the hard limit (the image build does, at 1024).
     GTEST_SKIP() << "this test needs 3100 descriptors itself; the hard limit is lower here";
   }
-  const program limited{"cpp", {"prlimit", "--nofile=1024:1024", SANDBOX_CH09_EXE}};
-  auto server = start_server(limited, {"--quiet"});
+  const program limited{"Cpp", {"prlimit", "--nofile=1024:1024", executables::ch09_robust_server}};
+  auto server = launch_server(limited, {"--quiet"});
   const std::size_t limit = limit_in(server.process->read_line().value_or(""));
   ASSERT_EQ(limit, 512U);
   std::size_t descriptors = 0;
@@ -489,8 +489,8 @@ TEST(RobustServer, AConnectionLimitBeyondTheDescriptorsIsLoweredWithAWarning) {
   if (!can_open(clients + 100)) {
     GTEST_SKIP() << "this test needs 1600 descriptors itself; the hard limit is lower here";
   }
-  const program limited{"cpp", {"prlimit", "--nofile=1024:1024", SANDBOX_CH09_EXE}};
-  auto server = start_server(limited, {"--quiet", "--max-connections", "5000"});
+  const program limited{"Cpp", {"prlimit", "--nofile=1024:1024", executables::ch09_robust_server}};
+  auto server = launch_server(limited, {"--quiet", "--max-connections", "5000"});
   const std::size_t limit = limit_in(server.process->read_line().value_or(""));
   EXPECT_GT(limit, 512U);
   EXPECT_LT(limit, 1024U);
@@ -530,8 +530,8 @@ TEST(RobustServer, OutOfDescriptorsClientsAreStillRefusedAndFailuresLoggedOnceAS
   // still be sending (a second at most), and these clients send a line and
   // never close: a dozen of them run the server out of descriptors, and
   // accept() fails with EMFILE for every client that comes next.
-  const program limited{"cpp", {"prlimit", "--nofile=24:24", SANDBOX_CH09_EXE}};
-  auto server = start_server(limited, {"--quiet"});
+  const program limited{"Cpp", {"prlimit", "--nofile=24:24", executables::ch09_robust_server}};
+  auto server = launch_server(limited, {"--quiet"});
   ASSERT_GT(server.port, 0) << server.first_line;
   ASSERT_EQ(limit_in(server.process->read_line().value_or("")), 1U);
   const auto cpu_before = read_cpu_time(server.process->pid());

@@ -14,7 +14,7 @@
 namespace sandbox::testing {
 namespace {
 
-const program troublemaker{"cpp", {SANDBOX_CH10_EXE}};
+const program troublemaker{"Cpp", {executables::ch10_troublemaker}};
 
 // Runs the troublemaker against `port`; returns its lines without the
 // "[  1.23 s] " time stamps, which go to `times` if given.
@@ -37,7 +37,7 @@ std::vector<std::string> make_trouble(unsigned short port, std::vector<std::stri
 }
 
 TEST(Troublemaker, NeverReadsIsPushedBackByFlowControlAndGetsEveryByteBack) {
-  auto server = start_server(program{"cpp", {SANDBOX_CH08_EXE}}, {"--quiet"});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}}, {"--quiet"});
   const auto lines =
       make_trouble(server.port, {"--mode", "never-reads", "--then-read", "--bytes", "33554432"});
   ASSERT_EQ(lines.size(), 4U);
@@ -48,14 +48,15 @@ TEST(Troublemaker, NeverReadsIsPushedBackByFlowControlAndGetsEveryByteBack) {
 }
 
 TEST(Troublemaker, NeverReadsIsNotPushedBackWithoutFlowControl) {
-  auto server = start_server(program{"cpp", {SANDBOX_CH08_EXE}}, {"--quiet", "--no-flow-control"});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}},
+                              {"--quiet", "--no-flow-control"});
   const auto lines = make_trouble(server.port, {"--mode", "never-reads", "--bytes", "16777216"});
   ASSERT_EQ(lines.size(), 2U);
   EXPECT_EQ(lines[1], "sent all 16.0 MiB: nothing pushed back");
 }
 
 TEST(Troublemaker, ASlowReaderStillGetsEveryByteAndSaysHowFarItGot) {
-  auto server = start_server(program{"cpp", {SANDBOX_CH08_EXE}}, {"--quiet"});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}}, {"--quiet"});
   std::vector<double> times;
   const auto lines = make_trouble(
       server.port, {"--mode", "slow-reader", "--bytes", "2000", "--rate", "1000"}, &times);
@@ -70,7 +71,7 @@ TEST(Troublemaker, ASlowReaderStillGetsEveryByteAndSaysHowFarItGot) {
 // The defaults finish in seconds (they used to read 64 MiB at 1 KiB a
 // second: 18 hours), and a line a second shows the run is alive.
 TEST(Troublemaker, ASlowReaderWithItsDefaultsFinishesInSecondsWithProgressLines) {
-  auto server = start_server(program{"cpp", {SANDBOX_CH08_EXE}}, {"--quiet"});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}}, {"--quiet"});
   std::vector<double> times;
   const auto lines = make_trouble(server.port, {"--mode", "slow-reader"}, &times);
   ASSERT_GE(lines.size(), 3U);
@@ -110,7 +111,7 @@ TEST(Troublemaker, AnEchoWithABlockDoubledIsCaught) {
 }
 
 TEST(Troublemaker, AResetMidWriteLeavesTheServerServingOthers) {
-  auto server = start_server(program{"cpp", {SANDBOX_CH08_EXE}});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}});
   ASSERT_TRUE(server.process->read_line());  // "Flow control on: ..."
   const auto lines = make_trouble(server.port, {"--mode", "reset", "--bytes", "8388608"});
   ASSERT_EQ(lines.size(), 1U);
@@ -124,8 +125,9 @@ TEST(Troublemaker, AResetMidWriteLeavesTheServerServingOthers) {
 // Neither the lesson's server nor flow control limits time or connections:
 // chapter 09's job.
 TEST(Troublemaker, IdleAndTrickleAreKeptForeverByChapters02And08) {
-  for (const char* exe : {SANDBOX_CH02_EXE, SANDBOX_CH08_EXE}) {
-    auto server = start_server(program{"cpp", {exe}}, {"--quiet"});
+  for (const char* exe :
+       {executables::ch02_stream_echo_server, executables::ch08_flow_control_server}) {
+    auto server = launch_server(program{"Cpp", {exe}}, {"--quiet"});
     EXPECT_EQ(make_trouble(server.port, {"--mode", "idle", "--duration", "0.5"}).back(),
               "still open after 0.5 s; the server sent 0 bytes") << exe;
     const auto trickle = make_trouble(server.port, {"--mode", "trickle", "--duration", "1.5"});
@@ -135,8 +137,9 @@ TEST(Troublemaker, IdleAndTrickleAreKeptForeverByChapters02And08) {
 }
 
 TEST(Troublemaker, AFloodOfConnectionsIsHeldByChapters02And08) {
-  for (const char* exe : {SANDBOX_CH02_EXE, SANDBOX_CH08_EXE}) {
-    auto server = start_server(program{"cpp", {exe}}, {"--quiet"});
+  for (const char* exe :
+       {executables::ch02_stream_echo_server, executables::ch08_flow_control_server}) {
+    auto server = launch_server(program{"Cpp", {exe}}, {"--quiet"});
     const auto lines =
         make_trouble(server.port, {"--mode", "flood", "--connections", "50", "--duration", "0.2"});
     ASSERT_EQ(lines.size(), 2U) << exe;
@@ -146,7 +149,7 @@ TEST(Troublemaker, AFloodOfConnectionsIsHeldByChapters02And08) {
 }
 
 TEST(Troublemaker, ALongLineIsEchoedByTheLessonServer) {
-  auto server = start_server(program{"cpp", {SANDBOX_CH08_EXE}}, {"--quiet"});
+  auto server = launch_server(program{"Cpp", {executables::ch08_flow_control_server}}, {"--quiet"});
   const auto lines =
       make_trouble(server.port, {"--mode", "long-line", "--bytes", "100000", "--duration", "0.5"});
   ASSERT_EQ(lines.size(), 4U);
@@ -155,10 +158,10 @@ TEST(Troublemaker, ALongLineIsEchoedByTheLessonServer) {
 }
 
 // Chapter 09 against every mode: the fixes, observed from outside.
-const program robust{"cpp", {SANDBOX_CH09_EXE}};
+const program robust{"Cpp", {executables::ch09_robust_server}};
 
 TEST(TroublemakerAgainstChapter09, IdleAndTrickleAreClosedOnTime) {
-  auto server = start_server(robust, {"--quiet", "--idle-timeout", "1"});
+  auto server = launch_server(robust, {"--quiet", "--idle-timeout", "1"});
   std::vector<double> times;
   const auto idle = make_trouble(server.port, {"--mode", "idle", "--duration", "10"}, &times);
   ASSERT_EQ(idle.size(), 3U);
@@ -178,7 +181,7 @@ TEST(TroublemakerAgainstChapter09, IdleAndTrickleAreClosedOnTime) {
 }
 
 TEST(TroublemakerAgainstChapter09, ALongLineIsRefusedWithAnErrorWhileOthersAreServed) {
-  auto server = start_server(robust, {"--quiet", "--max-line", "4096"});
+  auto server = launch_server(robust, {"--quiet", "--max-line", "4096"});
   test_client other{"127.0.0.1", server.port};
   EXPECT_EQ(other.exchange("before\n", 7), "before\n");
   const auto lines =
@@ -194,7 +197,7 @@ TEST(TroublemakerAgainstChapter09, ALongLineIsRefusedWithAnErrorWhileOthersAreSe
 }
 
 TEST(TroublemakerAgainstChapter09, AFloodMeetsTheLimitAndPoliteRefusals) {
-  auto server = start_server(robust, {"--quiet", "--max-connections", "10"});
+  auto server = launch_server(robust, {"--quiet", "--max-connections", "10"});
   const auto lines =
       make_trouble(server.port, {"--mode", "flood", "--connections", "50", "--duration", "0.5"});
   ASSERT_EQ(lines.size(), 3U);
@@ -207,7 +210,7 @@ TEST(TroublemakerAgainstChapter09, AFloodMeetsTheLimitAndPoliteRefusals) {
 }
 
 TEST(TroublemakerAgainstChapter09, NeverReadsIsPushedBackAndGetsEveryLineBack) {
-  auto server = start_server(robust, {"--quiet"});
+  auto server = launch_server(robust, {"--quiet"});
   const long before = server.process->resident_kib() / 1024;
   const auto lines =
       make_trouble(server.port, {"--mode", "never-reads", "--then-read", "--bytes", "33554432"});
@@ -223,7 +226,7 @@ TEST(TroublemakerAgainstChapter09, NeverReadsIsPushedBackAndGetsEveryLineBack) {
 }
 
 TEST(TroublemakerAgainstChapter09, ASlowReaderAndAResetAreServedThenDropped) {
-  auto server = start_server(robust, {"--quiet"});
+  auto server = launch_server(robust, {"--quiet"});
   const auto slow =
       make_trouble(server.port, {"--mode", "slow-reader", "--bytes", "2000", "--rate", "1000"});
   ASSERT_GE(slow.size(), 2U);

@@ -300,7 +300,7 @@ def check_host_links(root):
 
 # --- transcripts -----------------------------------------------------------
 
-def start_server(command):
+def launch_server(command):
     process = subprocess.Popen(command + ["--port", "0"], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline().rstrip("\n")
@@ -321,7 +321,7 @@ def finish(process, shown, signum=None):
 
 
 def run_ch01(bin_dir):
-    server, first, port = start_server([str(bin_dir / "ch01_protocol_echo_server")])
+    server, first, port = launch_server([str(bin_dir / "ch01_protocol_echo_server")])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as telnet:
         for key in b"abc":
             telnet.sendall(bytes([key]))
@@ -330,7 +330,7 @@ def run_ch01(bin_dir):
 
 
 def run_ch03_against_ch02(bin_dir):
-    server, first, port = start_server([str(bin_dir / "ch02_stream_echo_server")])
+    server, first, port = launch_server([str(bin_dir / "ch02_stream_echo_server")])
     client = subprocess.run([str(bin_dir / "ch03_stream_echo_client"), "--port", str(port)],
                             capture_output=True, text=True, timeout=20, check=True)
     return finish(server, first, signal.SIGINT), client.stdout.splitlines(), port
@@ -341,7 +341,7 @@ def run_ch04_against_ch02(bin_dir, command):
     command with --stall is the page's stall: chapter 02 is stopped (SIGSTOP)
     two seconds in, and the load generator must fail, its error line shown
     after the report."""
-    server, first, port = start_server([str(bin_dir / "ch02_stream_echo_server"), "--quiet"])
+    server, first, port = launch_server([str(bin_dir / "ch02_stream_echo_server"), "--quiet"])
     command = command.replace("$(pidof ch02_stream_echo_server)", str(server.pid))
     argv = shlex.split(command[2:])
     stall = "--stall" in argv
@@ -385,7 +385,7 @@ def server_args(command):
 
 def run_ch05(bin_dir, command):
     """Keys sent one at a time, each echoed before the next, as in chapter 01."""
-    server, first, port = start_server([str(bin_dir / "ch05_thread_pool_server"),
+    server, first, port = launch_server([str(bin_dir / "ch05_thread_pool_server"),
                                         *server_args(command)])
     lines = [first]
     # A pool's thread may log the first connection before the serving
@@ -401,7 +401,7 @@ def run_ch05(bin_dir, command):
 
 def run_ch06(bin_dir, command):
     """Two clients taking turns: each connection stays on its own thread."""
-    server, first, port = start_server([str(bin_dir / "ch06_context_per_thread_server"),
+    server, first, port = launch_server([str(bin_dir / "ch06_context_per_thread_server"),
                                         *server_args(command)])
     lines = [first]
     read_one(server, lines)  # Running on N threads (see run_ch05)
@@ -421,7 +421,7 @@ def run_ch06(bin_dir, command):
 
 def run_ch07(bin_dir, command):
     """Two chatters: guest1 says hello, guest2 answers, both leave."""
-    server, first, port = start_server([str(bin_dir / "ch07_chat_server"), *server_args(command)])
+    server, first, port = launch_server([str(bin_dir / "ch07_chat_server"), *server_args(command)])
     lines = [first]
     read_one(server, lines)  # Running on N threads (see run_ch05)
     one = socket.create_connection(("127.0.0.1", port), timeout=10).makefile("rwb", buffering=0)
@@ -447,7 +447,7 @@ def read_one(process, lines):
 def run_ch09(bin_dir, command):
     """Four clients: one talks, one sends an over-long line, one idles until
     it is closed, one is refused; then SIGTERM while the first is still on."""
-    server, first, port = start_server([str(bin_dir / "ch09_robust_server"), *server_args(command)])
+    server, first, port = launch_server([str(bin_dir / "ch09_robust_server"), *server_args(command)])
     lines = [first]
     read_one(server, lines)  # Limits: ...
     talker = socket.create_connection(("127.0.0.1", port), timeout=10).makefile("rwb", buffering=0)
@@ -487,7 +487,7 @@ def run_ch09_limited(bin_dir, command):
     limit = LIMITED.match(command)[1]
     argv = ["prlimit", limit, str(bin_dir / "ch09_robust_server"),
             *shlex.split(LIMITED.sub("$ ", command))[2:]]
-    server, first, port = start_server(argv)
+    server, first, port = launch_server(argv)
     lines = [server.stderr.readline().rstrip("\n"), first]
     read_one(server, lines)  # Limits: ...
     server.kill()
@@ -498,7 +498,7 @@ def run_ch09_limited(bin_dir, command):
 def run_troublemaker(bin_dir, command, against):
     """The page's troublemaker command against the server the marker names."""
     server_argv = shlex.split(against)
-    server, first, port = start_server([str(bin_dir / server_argv[0]), *server_argv[1:]])
+    server, first, port = launch_server([str(bin_dir / server_argv[0]), *server_argv[1:]])
     argv = [str(bin_dir / "ch10_troublemaker"), *server_args(command), "--port", str(port)]
     trouble = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
     finish(server, first, signal.SIGINT)

@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(cpu_time, grows_while_this_process_computes) {
+TEST(CpuTime, GrowsWhileThisProcessComputes) {
   const auto before = sandbox::read_own_cpu_time();
   ASSERT_TRUE(before);
   // Busy until the kernel's own process clock says 200 ms of CPU were used
@@ -40,7 +40,7 @@ TEST(cpu_time, grows_while_this_process_computes) {
   EXPECT_EQ(used.total(), used.user + used.system);
 }
 
-TEST(cpu_time, reads_another_process_even_with_brackets_in_its_name) {
+TEST(CpuTime, ReadsAnotherProcessEvenWithBracketsInItsName) {
   // comm, the second field of /proc/PID/stat, is the program's name in
   // brackets, and a name may itself hold ") (" and spaces.
   const auto dir = std::filesystem::temp_directory_path() / ("cpu_time_test_" +
@@ -59,7 +59,7 @@ TEST(cpu_time, reads_another_process_even_with_brackets_in_its_name) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(cpu_time, is_empty_for_a_process_that_does_not_exist) {
+TEST(CpuTime, IsEmptyForAProcessThatDoesNotExist) {
   EXPECT_FALSE(sandbox::read_cpu_time(-1));
   EXPECT_FALSE(sandbox::read_cpu_time(0x3fffffff));
 }

@@ -14,7 +14,7 @@ namespace {
 using std::chrono::nanoseconds;
 using sandbox::latency_histogram;
 
-TEST(latency_histogram, is_all_zero_when_empty) {
+TEST(LatencyHistogram, IsAllZeroWhenEmpty) {
   const latency_histogram h;
   EXPECT_EQ(h.count(), 0U);
   EXPECT_EQ(h.min(), nanoseconds{0});
@@ -23,7 +23,7 @@ TEST(latency_histogram, is_all_zero_when_empty) {
   EXPECT_EQ(h.percentile(99), nanoseconds{0});
 }
 
-TEST(latency_histogram, is_exact_for_small_values) {
+TEST(LatencyHistogram, IsExactForSmallValues) {
   latency_histogram h;
   for (int v = 1; v <= 100; ++v) {
     h.record(nanoseconds{v});
@@ -38,7 +38,7 @@ TEST(latency_histogram, is_exact_for_small_values) {
   EXPECT_EQ(h.mean(), nanoseconds{51});  // 50.5, rounded.
 }
 
-TEST(latency_histogram, stays_within_one_part_in_128_and_errs_high) {
+TEST(LatencyHistogram, StaysWithinOnePartIn128AndErrsHigh) {
   // Log-uniform samples from 1 us to 10 s, checked against the sorted truth.
   std::mt19937_64 random{42};
   std::uniform_real_distribution<double> exponent{3.0, 10.0};
@@ -61,7 +61,7 @@ TEST(latency_histogram, stays_within_one_part_in_128_and_errs_high) {
   EXPECT_EQ(h.min().count(), samples.front());
 }
 
-TEST(latency_histogram, takes_extremes_and_negative_values) {
+TEST(LatencyHistogram, TakesExtremesAndNegativeValues) {
   latency_histogram h;
   h.record(nanoseconds{-5});  // A clock that stepped back counts as zero.
   h.record(nanoseconds::max());
@@ -71,7 +71,7 @@ TEST(latency_histogram, takes_extremes_and_negative_values) {
   EXPECT_EQ(h.percentile(100), nanoseconds::max());
 }
 
-TEST(latency_histogram, merges_like_one_histogram) {
+TEST(LatencyHistogram, MergesLikeOneHistogram) {
   latency_histogram a;
   latency_histogram b;
   latency_histogram both;

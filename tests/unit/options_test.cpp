@@ -2,33 +2,41 @@
 // and a script rely on (0 for --help, 2 for a bad option).
 #include "sandbox/options.hpp"
 
+#include "capture.hpp"
+
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
 #include <vector>
 
 namespace {
+
+using sandbox::testing::captured_stderr;
+using sandbox::testing::captured_stdout;
 
 std::optional<int> parse(sandbox::command_line& cli, std::vector<const char*> args) {
   args.insert(args.begin(), "ch99_test");
   return cli.try_parse(static_cast<int>(args.size()), args.data());
 }
 
-TEST(CommandLine, ServerDefaultsAreTheLessons) {
+// The server options that `args` give: they parse, and are these.
+void expect_server_options(std::vector<const char*> args, const std::string& host, int port,
+                           bool quiet) {
   sandbox::command_line cli{"test"};
   const auto& options = cli.add_server_options();
-  EXPECT_EQ(parse(cli, {}), std::nullopt);
-  EXPECT_EQ(options.host, "localhost");
-  EXPECT_EQ(options.port, 2222);
-  EXPECT_FALSE(options.quiet);
+  EXPECT_EQ(parse(cli, std::move(args)), std::nullopt);
+  EXPECT_EQ(options.host, host);
+  EXPECT_EQ(options.port, port);
+  EXPECT_EQ(options.quiet, quiet);
+}
+
+TEST(CommandLine, ServerDefaultsAreTheLessons) {
+  expect_server_options({}, "localhost", 2222, false);
 }
 
 TEST(CommandLine, ReadsHostPortAndQuiet) {
-  sandbox::command_line cli{"test"};
-  const auto& options = cli.add_server_options();
-  EXPECT_EQ(parse(cli, {"--host", "::1", "--port", "0", "--quiet"}), std::nullopt);
-  EXPECT_EQ(options.host, "::1");
-  EXPECT_EQ(options.port, 0);
-  EXPECT_TRUE(options.quiet);
+  expect_server_options({"--host", "::1", "--port", "0", "--quiet"}, "::1", 0, true);
 }
 
 TEST(CommandLine, ClientTakesHostAndPort) {
@@ -45,25 +53,26 @@ TEST(CommandLine, ClientTakesHostAndPort) {
 TEST(CommandLine, AClientRefusesPortZeroAndItsHelpSaysWhatThePortIs) {
   sandbox::command_line cli{"test"};
   cli.add_client_options();
-  ::testing::internal::CaptureStderr();
-  EXPECT_EQ(parse(cli, {"--port", "0"}), 2);
-  const std::string message = ::testing::internal::GetCapturedStderr();
+  std::optional<int> status;
+  const std::string message = captured_stderr([&] { status = parse(cli, {"--port", "0"}); });
+  EXPECT_EQ(status, 2);
   EXPECT_NE(message.find("from 1 to 65535"), std::string::npos) << message;
 
   sandbox::command_line again{"test"};
   again.add_client_options();
-  ::testing::internal::CaptureStdout();
-  EXPECT_EQ(parse(again, {"--help"}), 0);
-  const std::string help = ::testing::internal::GetCapturedStdout();
+  const std::string help = captured_stdout([&] { status = parse(again, {"--help"}); });
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(help.find("--port"), std::string::npos) << help;
   EXPECT_EQ(help.find("free port"), std::string::npos) << help;
 }
 
 TEST(CommandLine, HelpExitsWithZero) {
   sandbox::command_line cli{"test"};
   cli.add_server_options();
-  ::testing::internal::CaptureStdout();
-  EXPECT_EQ(parse(cli, {"--help"}), 0);
-  EXPECT_NE(::testing::internal::GetCapturedStdout().find("--port"), std::string::npos);
+  std::optional<int> status;
+  const std::string help = captured_stdout([&] { status = parse(cli, {"--help"}); });
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(help.find("--port"), std::string::npos) << help;
 }
 
 TEST(CommandLine, BadOptionsExitWithTwoAndSayWhy) {
@@ -72,9 +81,9 @@ TEST(CommandLine, BadOptionsExitWithTwoAndSayWhy) {
            {"--port", "http"}, {"--port"}, {"--port", ""}, {"--port", " 80"}, {"extra"}}) {
     sandbox::command_line cli{"test"};
     cli.add_server_options();
-    ::testing::internal::CaptureStderr();
-    EXPECT_EQ(parse(cli, args), 2) << args.front();
-    const std::string message = ::testing::internal::GetCapturedStderr();
+    std::optional<int> status;
+    const std::string message = captured_stderr([&] { status = parse(cli, args); });
+    EXPECT_EQ(status, 2) << args.front();
     EXPECT_NE(message.find("ch99_test: error: "), std::string::npos) << message;
   }
 }

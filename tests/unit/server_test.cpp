@@ -26,8 +26,8 @@ namespace {
 using namespace std::chrono_literals;
 using sandbox::testing::test_client;
 
-// Records what a transport tells its protocol, and echoes.
-class recording_echo : public sandbox::protocol {
+// The lesson's echo and nothing more: writes back what it receives.
+class plain_echo : public sandbox::protocol {
  public:
   void connection_made(sandbox::transport& transport) override { transport_ = &transport; }
   void data_received(std::string_view data) override { transport_->write(data); }
@@ -108,7 +108,7 @@ class LoopbackServer : public ::testing::Test {
   // which ThreadSanitizer (with an uninstrumented libstdc++) reports as a race.
   started try_start_echo(const std::string& host, std::uint16_t port = 0,
                          sandbox::protocol_factory factory = [] {
-                           return std::make_shared<recording_echo>();
+                           return std::make_shared<plain_echo>();
                          }) {
     std::promise<started> result;
     asio::co_spawn(
@@ -462,7 +462,7 @@ TEST(ServerOnAPool, CloseServesTheAcceptQueueWhileOtherThreadsRunConnections) {
   } const stop_at_exit{pool};
   auto started = asio::co_spawn(
       pool,
-      sandbox::create_server([] { return std::make_shared<recording_echo>(); }, "127.0.0.1", 0),
+      sandbox::create_server([] { return std::make_shared<plain_echo>(); }, "127.0.0.1", 0),
       asio::use_future);
   const auto server = started.get();
   for (int round = 0; round < 5; ++round) {

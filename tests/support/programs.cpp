@@ -1,52 +1,22 @@
-// The programs under test: each chapter's C++ executable and its
-// reference.py. The same behavioural tests run against both, so the C++
-// chapters and the asyncio lesson provably agree.
-#pragma once
-
-#include "client.hpp"
-#include "process.hpp"
-
-#include <gtest/gtest.h>
+// How the behavioural tests start, run and judge the programs.
+#include "programs.hpp"
 
 #include <algorithm>
-#include <csignal>
 #include <chrono>
-#include <memory>
-#include <string>
+#include <csignal>
 #include <thread>
-#include <vector>
 
 namespace sandbox::testing {
 
-/// One way to run a chapter.
-struct program {
-  std::string label;                 ///< "cpp" or "python": the test name's suffix.
-  std::vector<std::string> command;  ///< argv before the options.
+program cpp_program(const char* executable) { return {"Cpp", {executable}}; }
 
-  /// The reference programs need python3; the tests skip them without it.
-  [[nodiscard]] bool available() const { return !command.front().empty(); }
-};
+program python_program(const char* script) { return {"Python", {python3, script}}; }
 
-/// Names the program in test output instead of dumping its bytes.
-inline void PrintTo(const program& prog, std::ostream* out) { *out << prog.label; }
-
-inline program cpp_program(const char* executable) { return {"cpp", {executable}}; }
-inline program python_program(const char* script) { return {"python", {SANDBOX_PYTHON3, script}}; }
-
-inline std::string program_name(const ::testing::TestParamInfo<program>& info) {
+std::string program_name(const ::testing::TestParamInfo<program>& info) {
   return info.param.label;
 }
 
-/// A server chapter, started on a free port of 127.0.0.1.
-struct running_server {
-  std::unique_ptr<child_process> process;
-  unsigned short port = 0;
-  std::string first_line;
-};
-
-/// Starts `server` with `options`; fails the test unless its first line is
-/// "Serving on HOST:PORT".
-inline running_server start_server(const program& server, std::vector<std::string> options = {}) {
+running_server launch_server(const program& server, std::vector<std::string> options) {
   std::vector<std::string> argv = server.command;
   argv.insert(argv.end(), {"--host", "127.0.0.1", "--port", "0"});
   argv.insert(argv.end(), options.begin(), options.end());
@@ -59,11 +29,8 @@ inline running_server start_server(const program& server, std::vector<std::strin
   return started;
 }
 
-/// Runs `prog` with `options` to completion and returns its exit status
-/// (nullopt when it had to be killed).
-inline std::optional<int> run_to_end(const program& prog, std::vector<std::string> options,
-                                     std::vector<std::string>* stdout_lines = nullptr,
-                                     std::string* stderr_text = nullptr) {
+std::optional<int> run_to_end(const program& prog, std::vector<std::string> options,
+                              std::vector<std::string>* stdout_lines, std::string* stderr_text) {
   std::vector<std::string> argv = prog.command;
   argv.insert(argv.end(), options.begin(), options.end());
   child_process process{argv};
@@ -78,11 +45,8 @@ inline std::optional<int> run_to_end(const program& prog, std::vector<std::strin
   return status;
 }
 
-/// The server contract for a port already taken: `server`, started on the
-/// port a first instance holds, exits with status 1 and one line on stderr
-/// that names the cause.
-inline void expect_a_port_in_use_fails_with_one_line(const program& server) {
-  auto first = start_server(server);
+void expect_a_port_in_use_fails_with_one_line(const program& server) {
+  auto first = launch_server(server);
   std::string errors;
   const auto status = run_to_end(server,
                                  {"--host", "127.0.0.1", "--port", std::to_string(first.port)},
@@ -92,21 +56,15 @@ inline void expect_a_port_in_use_fails_with_one_line(const program& server) {
   EXPECT_NE(errors.find("ddress already in use"), std::string::npos) << errors;
 }
 
-/// The contract for clients that reset their connection (issue: 2200 error
-/// lines in a churn run): with `--quiet` a server logs none of them and
-/// prints "Clients that reset their connection: N" at exit; without it,
-/// each one is an error line naming the client. `options` are the server's
-/// own (e.g. --threads).
-inline void expect_resets_are_counted_when_quiet(const program& server,
-                                                 std::vector<std::string> options = {}) {
-  using namespace std::chrono_literals;
+void expect_resets_are_counted_when_quiet(const program& server,
+                                          std::vector<std::string> options) {
   constexpr int resets = 3;
   for (const bool quiet : {true, false}) {
     auto with = options;
     if (quiet) {
       with.emplace_back("--quiet");
     }
-    auto started = start_server(server, with);
+    auto started = launch_server(server, with);
     for (int i = 0; i < resets; ++i) {
       test_client crashing{"127.0.0.1", started.port};
       crashing.send("boom");
@@ -143,13 +101,7 @@ inline void expect_resets_are_counted_when_quiet(const program& server,
   }
 }
 
-// A server with a connection limit learns that a slot is free only once it
-// has read the end of that connection, a moment after the client closed it.
-// So, as a real client would: connect, send `line`, and if the echo is not
-// what comes back (the server's busy line is), try again, for up to 10 s.
-// Returns how many attempts it took, or 0 if the line never came back.
-inline int echoed_after_retries(unsigned short port, const std::string& line) {
-  using namespace std::chrono_literals;
+int echoed_after_retries(unsigned short port, const std::string& line) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   for (int attempt = 1; std::chrono::steady_clock::now() < deadline; ++attempt) {
     test_client client{"127.0.0.1", port};
@@ -163,7 +115,3 @@ inline int echoed_after_retries(unsigned short port, const std::string& line) {
 }
 
 }  // namespace sandbox::testing
-
-/// Skips a reference-program case where python3 is missing.
-#define SANDBOX_REQUIRE_AVAILABLE(prog) \
-  if (!(prog).available()) GTEST_SKIP() << "python3 not found"
