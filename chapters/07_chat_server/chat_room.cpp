@@ -22,7 +22,7 @@
 #include <algorithm>
 #include <utility>
 
-namespace chapter07 {
+namespace ch07 {
 
 namespace {
 
@@ -234,4 +234,4 @@ void chat_room::broadcast_locked(const member* except, const std::string& line,
   }
 }
 
-}  // namespace chapter07
+}  // namespace ch07

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace chapter07 {
+namespace ch07 {
 
 class chat_room;
 
@@ -145,4 +145,4 @@ class chat_room {
 };
 //! [room]
 
-}  // namespace chapter07
+}  // namespace ch07

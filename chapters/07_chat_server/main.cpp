@@ -35,10 +35,10 @@ namespace {
 // One client, from joining to leaving. Its coroutine runs on the
 // connection's strand, like the member's deliveries.
 asio::awaitable<void> chat_session(sandbox::stream_reader reader, sandbox::stream_writer writer,
-                                   chapter07::chat_room& room, chapter07::queue_limits limits) {
+                                   ch07::chat_room& room, ch07::queue_limits limits) {
   const auto strand = co_await asio::this_coro::executor;
   const auto number = room.counters().total.fetch_add(1, std::memory_order_relaxed) + 1;
-  const auto self = std::make_shared<chapter07::member>("guest" + std::to_string(number), writer,
+  const auto self = std::make_shared<ch07::member>("guest" + std::to_string(number), writer,
                                                         strand, limits, room);
   room.join(self);
   try {
@@ -67,7 +67,7 @@ asio::awaitable<void> chat_session(sandbox::stream_reader reader, sandbox::strea
 //! [session]
 
 asio::awaitable<void> serve(sandbox::server_options options, std::size_t threads,
-                            chapter07::chat_room& room, chapter07::queue_limits limits) {
+                            ch07::chat_room& room, ch07::queue_limits limits) {
   auto server = co_await sandbox::start_server(
       [&room, limits](sandbox::stream_reader reader, sandbox::stream_writer writer) {
         return chat_session(std::move(reader), std::move(writer), room, limits);
@@ -86,7 +86,7 @@ int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 07: a chat server on a pool of threads"};
   const auto& options = cli.add_server_options();
   const auto& threads = cli.add_threads_option();
-  chapter07::queue_limits limits;
+  ch07::queue_limits limits;
   cli.app()
       .add_option("--max-queue", limits.max_queue,
                   "Bytes that may wait to be sent to one client; past it, senders wait for it")
@@ -104,11 +104,10 @@ int main(int argc, char* argv[]) {
       ->check(sandbox::seconds_between(0.001, 3600))
       ->capture_default_str();
   cli.parse(argc, argv);
-  limits.slow_timeout = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>{slow_timeout});
+  limits.slow_timeout = sandbox::seconds(slow_timeout);
 
-  chapter07::chat_counters counters;
-  chapter07::chat_room room{counters, options.quiet};
+  ch07::chat_counters counters;
+  ch07::chat_room room{counters, options.quiet};
   return sandbox::run_on_threads(
       threads, [&] { return serve(options, threads, room, limits); },
       [&](int status) {

@@ -62,11 +62,6 @@ std::string seconds_text(double seconds) {
   return text.str();
 }
 
-std::chrono::steady_clock::duration to_duration(double seconds) {
-  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>{seconds});
-}
-
 //! [deadline]
 // One timer per connection, re-armed for each line: if it expires, `action`
 // runs. Re-arming cancels the previous wait, whose action then never runs;
@@ -129,6 +124,80 @@ void close_idle(sandbox::stream_writer writer, deadline& linger, ending& end, do
 }
 //! [idle]
 
+// What reading the next line gave: a line (empty at end of file), a line
+// over --max-line, or an error (a reset, say).
+struct next_line {
+  enum { line, too_long, error } what = line;
+  std::string text;  // The line, or the error's message.
+};
+
+// readline(), with its two expected failures turned into values: the loop
+// that calls it must co_await what it does about them, and no co_await is
+// allowed inside a catch block.
+asio::awaitable<next_line> read_next_line(sandbox::stream_reader& reader) {
+  try {
+    std::string text = co_await reader.readline();
+    co_return next_line{next_line::line, std::move(text)};
+  } catch (const sandbox::limit_overrun_error&) {
+    // readline() dropped the line's first part; the loop drops the rest.
+    co_return next_line{next_line::too_long, {}};
+  } catch (const std::system_error& error) {
+    co_return next_line{next_line::error, error.code().message()};
+  }
+}
+
+// Echoes one line, then waits while the client lags behind (flow control).
+// False if the connection was lost meanwhile, noted in `end`.
+asio::awaitable<bool> echo_line(sandbox::stream_writer& writer, const std::string& line,
+                                ending& end) {
+  writer.write(line);
+  try {
+    co_await writer.drain();
+  } catch (const std::system_error& error) {
+    end = {ending::lost, true, error.code().message()};
+    co_return false;
+  }
+  co_return true;
+}
+
+//! [ending]
+// The connection's last console line, counted into the server's tally.
+std::string count_ending(const ending& end, std::size_t lines, const robust_options& options,
+                         tally& counts) {
+  counts.lines += lines;
+  switch (end.why) {
+    case ending::too_long:
+      ++counts.too_long;
+      return "closed: a line longer than " + std::to_string(options.max_line) + " bytes";
+    case ending::idle:
+      ++counts.idle;
+      return "closed: no line for " + seconds_text(options.idle_timeout);
+    case ending::lost:
+      return "lost (" + end.error + ") after " + std::to_string(lines) + " line(s)";
+    case ending::end_of_file:
+      break;
+  }
+  return (counts.grace_over ? "closed at the end of the grace period, after " : "closed after ") +
+         std::to_string(lines) + " line(s)";
+}
+
+// Close, and wait until the connection is gone: from then on its slot is
+// free, so a console line saying "closed" is true for the connection limit
+// too. The deadline still holds: a client that never reads its last echo
+// cannot keep the close waiting.
+asio::awaitable<void> close_and_wait(sandbox::stream_writer writer, deadline& timer,
+                                     double idle_timeout) {
+  timer.expire_after(sandbox::seconds(idle_timeout),
+                     [writer]() mutable { writer.get_transport().abort(); });
+  writer.close();
+  try {
+    co_await writer.wait_closed();
+  } catch (const std::system_error&) {
+    // It ended with an error (a reset): gone all the same.
+  }
+}
+//! [ending]
+
 //! [handler]
 asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_writer writer,
                                  robust_options options, std::shared_ptr<tally> counts,
@@ -150,17 +219,13 @@ asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_
     if (!end.leaving) {
       // The client has idle_timeout to send a whole line, whether it sends
       // nothing or one byte a second, and to take the previous echo.
-      timer.expire_after(to_duration(options.idle_timeout),
+      timer.expire_after(sandbox::seconds(options.idle_timeout),
                          [writer, timer = &timer, end = &end, timeout = options.idle_timeout] {
                            close_idle(writer, *timer, *end, timeout);
                          });
     }
-    // (No co_await is allowed inside a catch block: note what happened.)
-    std::string line;
-    try {
-      line = co_await reader.readline();
-    } catch (const sandbox::limit_overrun_error&) {
-      // readline() dropped the line's first part; the loop drops the rest.
+    const next_line got = co_await read_next_line(reader);
+    if (got.what == next_line::too_long) {
       if (!end.leaving) {
         end = {ending::too_long, true, {}};
         say_goodbye(writer, timer,
@@ -168,60 +233,26 @@ asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_
                         " bytes; closing\n");
       }
       continue;
-    } catch (const std::system_error& error) {
+    }
+    if (got.what == next_line::error) {
       if (!end.leaving) {
-        end = {ending::lost, true, error.code().message()};
+        end = {ending::lost, true, got.text};
       }
       break;
     }
-    if (line.empty()) {
+    if (got.text.empty()) {
       break;  // End of file (or the goodbye's deadline aborted it).
     }
     if (end.leaving) {
       continue;  // Saying goodbye: what the client still sends is dropped.
     }
-    writer.write(line);
-    try {
-      co_await writer.drain();  // Flow control: wait while the client lags behind.
-    } catch (const std::system_error& error) {
-      end = {ending::lost, true, error.code().message()};
+    if (!co_await echo_line(writer, got.text, end)) {
       break;
     }
     ++lines;
   }
-  counts->lines += lines;
-  std::string how;
-  switch (end.why) {
-    case ending::too_long:
-      ++counts->too_long;
-      how = "closed: a line longer than " + std::to_string(options.max_line) + " bytes";
-      break;
-    case ending::idle:
-      ++counts->idle;
-      how = "closed: no line for " + seconds_text(options.idle_timeout);
-      break;
-    case ending::lost:
-      how = "lost (" + end.error + ") after " + std::to_string(lines) + " line(s)";
-      break;
-    case ending::end_of_file:
-      how = (counts->grace_over ? "closed at the end of the grace period, after "
-                                : "closed after ") +
-            std::to_string(lines) + " line(s)";
-      break;
-  }
-
-  // Close, and wait until the connection is gone: from then on its slot is
-  // free, so a console line saying "closed" is true for the connection limit
-  // too. The deadline still holds: a client that never reads its last echo
-  // cannot keep the close waiting.
-  timer.expire_after(to_duration(options.idle_timeout),
-                     [writer]() mutable { writer.get_transport().abort(); });
-  writer.close();
-  try {
-    co_await writer.wait_closed();
-  } catch (const std::system_error&) {
-    // It ended with an error (a reset): gone all the same.
-  }
+  const std::string how = count_ending(end, lines, options, *counts);
+  co_await close_and_wait(writer, timer, options.idle_timeout);
   say(how);
 }
 //! [handler]
@@ -244,7 +275,7 @@ asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
                    " still open get up to ", seconds_text(grace), " to finish");
 
   const auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer grace_period{executor, to_duration(grace)};
+  asio::steady_timer grace_period{executor, sandbox::seconds(grace)};
   asio::steady_timer stragglers{executor};
   auto close_the_rest = [server, counts, stragglers = &stragglers](const char* why) {
     if (std::exchange(counts->grace_over, true)) {

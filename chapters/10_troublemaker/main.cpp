@@ -19,8 +19,8 @@
 //   reset         sends half of --bytes, then resets the connection (RST)
 //
 // Run a server, then e.g.: ch10_troublemaker --mode never-reads --then-read
-#include "sandbox/address.hpp"
 #include "sandbox/asio.hpp"
+#include "sandbox/connect.hpp"
 #include "sandbox/console.hpp"
 #include "sandbox/options.hpp"
 #include "sandbox/run.hpp"
@@ -114,10 +114,6 @@ void check_echo(const char* data, std::size_t got, std::uint64_t received) {
   }
 }
 
-clock_type::duration seconds(double count) {
-  return std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>{count});
-}
-
 asio::awaitable<void> sleep_for(clock_type::duration how_long) {
   asio::steady_timer timer{co_await asio::this_coro::executor, how_long};
   co_await timer.async_wait(asio::use_awaitable);
@@ -126,26 +122,6 @@ asio::awaitable<void> sleep_for(clock_type::duration how_long) {
 asio::awaitable<void> sleep_until(clock_type::time_point when) {
   asio::steady_timer timer{co_await asio::this_coro::executor, when};
   co_await timer.async_wait(asio::use_awaitable);
-}
-
-asio::awaitable<tcp::socket> connect(const sandbox::client_options& where) {
-  const auto executor = co_await asio::this_coro::executor;
-  // Every failure names what it tried, as chapter 03's client does: "Host
-  // not found" alone does not say which of a script's hosts was wrong.
-  const auto target = sandbox::host_port(where.host, where.port);
-  tcp::resolver resolver{executor};
-  auto [resolve_error, endpoints] = co_await resolver.async_resolve(
-      where.host, std::to_string(where.port), sandbox::as_tuple_awaitable);
-  if (resolve_error) {
-    throw std::system_error{resolve_error, "cannot resolve " + target};
-  }
-  tcp::socket socket{executor};
-  auto [error, endpoint] = co_await asio::async_connect(socket, endpoints,
-                                                         sandbox::as_tuple_awaitable);
-  if (error) {
-    throw std::system_error{error, "cannot connect to " + target};
-  }
-  co_return socket;
 }
 
 // Sends the pattern from `offset` until `total` bytes are sent or nothing
@@ -217,7 +193,7 @@ asio::awaitable<std::uint64_t> read_and_check(tcp::socket& socket,
     if (!paced) {
       continue;
     }
-    co_await sleep_until(start + seconds(static_cast<double>(received) /
+    co_await sleep_until(start + sandbox::seconds(static_cast<double>(received) /
                                          static_cast<double>(paced->rate)));
     if (clock_type::now() >= next_report) {
       observe("read ", size(received), " so far; sent ", size(*paced->sent));
@@ -236,7 +212,7 @@ asio::awaitable<void> send_then_finish(tcp::socket& socket, std::uint64_t offset
 }
 
 asio::awaitable<void> never_reads(sandbox::client_options where, trouble_options options) {
-  auto socket = co_await connect(where);
+  auto socket = co_await sandbox::connect(where.host, where.port);
   observe("connected; sending ", size(options.bytes), " and reading nothing");
   const std::uint64_t sent = co_await send_until_stalled(socket, 0, options.bytes, 1s);
   if (sent < options.bytes) {
@@ -255,7 +231,7 @@ asio::awaitable<void> never_reads(sandbox::client_options where, trouble_options
 }
 
 asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options options) {
-  auto socket = co_await connect(where);
+  auto socket = co_await sandbox::connect(where.host, where.port);
   observe("connected; sending ", size(options.bytes), ", reading ", size(options.rate),
           " a second");
   // Both coroutines below run on this program's one thread: `sent` needs no lock.
@@ -271,7 +247,7 @@ asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options
 // thing it says (for modes where it is the server's own words, not an echo).
 asio::awaitable<void> watch_for_close(tcp::socket& socket, const trouble_options& options,
                                       bool show_first_line) {
-  asio::steady_timer deadline{socket.get_executor(), seconds(options.duration)};
+  asio::steady_timer deadline{socket.get_executor(), sandbox::seconds(options.duration)};
   std::uint64_t received = 0;
   std::array<char, 4096> buffer{};
   for (;;) {
@@ -297,13 +273,13 @@ asio::awaitable<void> watch_for_close(tcp::socket& socket, const trouble_options
 }
 
 asio::awaitable<void> idle(sandbox::client_options where, trouble_options options) {
-  auto socket = co_await connect(where);
+  auto socket = co_await sandbox::connect(where.host, where.port);
   observe("connected; saying nothing");
   co_await watch_for_close(socket, options, true);
 }
 
 asio::awaitable<void> trickle(sandbox::client_options where, trouble_options options) {
-  auto socket = co_await connect(where);
+  auto socket = co_await sandbox::connect(where.host, where.port);
   observe("connected; sending one byte a second, no newline");
   const auto drip = [](tcp::socket& s) -> asio::awaitable<void> {
     for (char c = 'a';; c = c == 'z' ? 'a' : static_cast<char>(c + 1)) {
@@ -318,7 +294,7 @@ asio::awaitable<void> trickle(sandbox::client_options where, trouble_options opt
 }
 
 asio::awaitable<void> long_line(sandbox::client_options where, trouble_options options) {
-  auto socket = co_await connect(where);
+  auto socket = co_await sandbox::connect(where.host, where.port);
   observe("connected; sending a line of ", options.bytes, " bytes");
   const auto send_line = [](tcp::socket& s, std::size_t length) -> asio::awaitable<void> {
     std::string line(length, 'x');
@@ -331,7 +307,7 @@ asio::awaitable<void> long_line(sandbox::client_options where, trouble_options o
 }
 
 asio::awaitable<void> reset(sandbox::client_options where, trouble_options options) {
-  auto socket = co_await connect(where);
+  auto socket = co_await sandbox::connect(where.host, where.port);
   const std::uint64_t sent = co_await send_until_stalled(socket, 0, options.bytes / 2, 1s);
   // SO_LINGER with a zero timeout: close() sends RST instead of FIN, and
   // the server's pending reads and writes fail with "connection reset".
@@ -345,13 +321,13 @@ asio::awaitable<void> flood(sandbox::client_options where, trouble_options optio
   std::size_t refused = 0;
   for (std::size_t i = 0; i < options.connections; ++i) {
     try {
-      held.push_back(co_await connect(where));
+      held.push_back(co_await sandbox::connect(where.host, where.port));
     } catch (const std::system_error&) {
       ++refused;
     }
   }
   observe(held.size(), " connections open, ", refused, " refused; holding them ", options.duration, " s");
-  co_await sleep_for(seconds(options.duration));
+  co_await sleep_for(sandbox::seconds(options.duration));
   // Now look at each one without waiting: what did the server say to it,
   // and did it close it?
   std::size_t closed = 0;

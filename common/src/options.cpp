@@ -93,6 +93,11 @@ CLI::Validator seconds_between(double min, double max) {
       "SECONDS"};
 }
 
+std::chrono::steady_clock::duration seconds(double count) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>{count});
+}
+
 std::optional<int> command_line::try_parse(int argc, const char* const* argv) {
   if (argc > 0) {
     // "ch01_protocol_echo_server", not the full path the shell passed.

@@ -5,6 +5,7 @@
 #include "sandbox/streams.hpp"
 
 #include "sandbox/address.hpp"
+#include "sandbox/connect.hpp"
 #include "sandbox/console.hpp"
 
 #include <algorithm>
@@ -449,21 +450,11 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
 asio::awaitable<std::pair<stream_reader, stream_writer>> open_connection(std::string host,
                                                                          std::uint16_t port,
                                                                          std::size_t limit) {
-  const auto executor = co_await asio::this_coro::executor;
-  const auto where = host_port(host, port);
-  tcp::resolver resolver{executor};
-  auto [resolve_error, endpoints] =
-      co_await resolver.async_resolve(host, std::to_string(port), as_tuple_awaitable);
-  if (resolve_error) {
-    throw std::system_error{resolve_error, "cannot resolve " + where};
-  }
-  tcp::socket socket{executor};
-  // async_connect tries each address in turn: ::1, then 127.0.0.1, ...
-  auto [connect_error, endpoint] =
-      co_await asio::async_connect(socket, endpoints, as_tuple_awaitable);
-  if (connect_error) {
-    throw std::system_error{connect_error, "cannot connect to " + where};
-  }
+  auto socket = co_await connect(std::move(host), port);
+  // The peer is known once connected; a connection reset already would
+  // leave it unknown here, and the first read reports that reset.
+  std::error_code ignored;
+  const auto endpoint = socket.remote_endpoint(ignored);
   co_return make_streams(std::move(socket), endpoint, limit, {});
 }
 

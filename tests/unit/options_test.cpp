@@ -102,4 +102,17 @@ TEST(CommandLine, SecondsMustBeAFiniteNumberInRange) {
   EXPECT_EQ(timeout, 2.5);
 }
 
+// The seconds an option holds, as the duration a timer takes: chapters 04, 09
+// and 10 all turn their --stall, --idle-timeout, --grace and --duration so.
+TEST(Seconds, TurnsADoubleIntoASteadyClockDuration) {
+  using namespace std::chrono_literals;
+  EXPECT_EQ(sandbox::seconds(0), std::chrono::steady_clock::duration::zero());
+  EXPECT_EQ(sandbox::seconds(0.5), 500ms);
+  EXPECT_EQ(sandbox::seconds(2.5), 2500ms);
+  EXPECT_EQ(sandbox::seconds(86400), 24h);
+  EXPECT_EQ(sandbox::seconds(0.001), 1ms);
+  // What the clock cannot hold is dropped, not rounded up.
+  EXPECT_EQ(sandbox::seconds(1.5e-9), std::chrono::steady_clock::duration{1ns});
+}
+
 }  // namespace

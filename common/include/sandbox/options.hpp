@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -40,6 +41,11 @@ struct client_options {
 /// `CLI::Range`, it refuses `nan` and `inf` (a timeout of "nan" seconds
 /// would pass a range check, since every comparison with NaN is false).
 [[nodiscard]] CLI::Validator seconds_between(double min, double max);
+
+/// A number of seconds, as the options above read it (`--idle-timeout 0.5`),
+/// turned into the duration that timers take: `seconds(0.5)` is 500 ms. The
+/// fraction below the clock's tick is dropped, as `duration_cast` drops it.
+[[nodiscard]] std::chrono::steady_clock::duration seconds(double count);
 
 /// A chapter's command line: the shared options plus any of its own.
 ///

@@ -1,12 +1,13 @@
 /// \file
 /// The echo handler of chapters 05 and 06. Its page is chapters/05_thread_pool_server/README.md.
-#include "echo_handler.hpp"
+#include "threaded_echo/echo_handler.hpp"
 
+#include "sandbox/address.hpp"
 #include "sandbox/bytes_repr.hpp"
 #include "sandbox/console.hpp"
 #include "sandbox/run.hpp"
 
-namespace chapter05 {
+namespace threaded_echo {
 namespace {
 
 // Counts a connection as open for as long as it lives. A destructor runs on
@@ -73,4 +74,33 @@ void print_counters(const echo_counters& counters, const sandbox::server* server
   }
 }
 
-}  // namespace chapter05
+//! [service]
+sandbox::client_connected_callback echo_service::handler() {
+  return [this](sandbox::stream_reader reader, sandbox::stream_writer writer) {
+    return client_connected_handler(std::move(reader), std::move(writer), counters_, quiet_);
+  };
+}
+
+asio::awaitable<void> echo_service::serve_until_closed(std::shared_ptr<sandbox::server> server,
+                                                       const std::string& host,
+                                                       std::size_t threads) {
+  // Under load (--quiet), a client's reset is counted, not logged (chapter 02).
+  server->set_log_client_resets(!quiet_);
+  listening_ = server;
+  sandbox::println("Serving on ", sandbox::host_port(host, server->port()));
+  sandbox::println("Running on ", threads, " thread", threads == 1 ? "" : "s");
+  co_await server->wait_closed();
+}
+
+void echo_service::finish(int status) {
+  // Every loop thread has been joined, so nothing else touches the counters
+  // now; connections the signal interrupted still count as open (they close
+  // when the loops are destroyed, just after this).
+  if (status == 0) {
+    print_counters(counters_, listening_.get(), quiet_);
+  }
+  listening_.reset();  // The server's sockets go before the loops.
+}
+//! [service]
+
+}  // namespace threaded_echo
