@@ -218,6 +218,7 @@ void transport::adapt_read_size(std::size_t last_read) {
   }
 }
 
+//! [hand_over]
 // In delivering: calls data_received(), sends what it wrote, and says
 // whether to read on (still delivering) or stop (held, or done).
 bool transport::hand_over(std::string_view data) {
@@ -241,6 +242,7 @@ bool transport::hand_over(std::string_view data) {
   }
   return false;
 }
+//! [hand_over]
 
 // delivering → done: end of file read.
 void transport::deliver_eof() {
@@ -425,6 +427,7 @@ void transport::send_eof() {
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+//! [pause]
 // flowing → pause_owed (inside a callback) or paused.
 void transport::maybe_pause_protocol() {
   if (state_ == state::closed) {
@@ -445,6 +448,7 @@ void transport::maybe_pause_protocol() {
   flow_ = flow::paused;
   call_protocol([](protocol& p) { p.pause_writing(); });
 }
+//! [pause]
 
 // paused → flowing.
 void transport::maybe_resume_protocol() {

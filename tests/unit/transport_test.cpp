@@ -88,7 +88,8 @@ TEST(TransportReading, BytesThatArriveWhilePausedWaitForResumeThenComeInOrder) {
 // mark that connection_made() sets.
 class nesting_probe : public sandbox::protocol {
  public:
-  nesting_probe(std::size_t high_water, std::size_t burst) : high_{high_water}, burst_(burst, 'b') {}
+  nesting_probe(std::size_t high_water, std::size_t burst)
+      : high_{high_water}, burst_(burst, 'b') {}
 
   void connection_made(sandbox::transport& transport) override {
     const depth_guard guard{*this, "made"};
