@@ -50,17 +50,34 @@ transport::~transport() = default;
 // pause_writing() before its next data_received(), and before the turn's
 // writes are sent, so it sees the same buffer size it would have seen inside.
 
+namespace {
+
+// Marks a protocol callback as running for as long as it runs, also when it
+// throws (the exception leaves the event loop's run(), as it would without us).
+class callback_running {
+ public:
+  explicit callback_running(bool& flag) noexcept : flag_{flag} { flag_ = true; }
+  ~callback_running() { flag_ = false; }
+  callback_running(const callback_running&) = delete;
+  callback_running& operator=(const callback_running&) = delete;
+
+ private:
+  bool& flag_;
+};
+
+}  // namespace
+
 template <typename Call>
 void transport::call_protocol(Call call) {
   assert(!in_callback_ && "a protocol callback would run inside another one");
-  in_callback_ = true;
-  call(*protocol_);
-  in_callback_ = false;
+  {
+    const callback_running running{in_callback_};
+    call(*protocol_);
+  }
   if (flow_ == flow::pause_owed && state_ != state::closed) {
     flow_ = flow::paused;
-    in_callback_ = true;
+    const callback_running running{in_callback_};
     protocol_->pause_writing();
-    in_callback_ = false;
   }
 }
 
