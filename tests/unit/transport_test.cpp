@@ -1,11 +1,12 @@
-// The transport's read path over a real loopback socket, on one thread: the
-// test drives the event loop itself (run_for), so what the protocol saw can
-// be read between turns without locks.
+// The transport over a real loopback socket, on one thread: the test drives
+// the event loop itself (run_for), so what the protocol saw can be read
+// between turns without locks. Two parts: the read path (below), and when
+// pause_writing() comes (further down: callbacks never nest).
 //
-// The transport waits for readability and reads into its thread's buffer;
-// when the wait ends while reading is paused, it reads nothing and the bytes
-// wait in the kernel. This pins that path down: nothing is delivered while
-// paused, then the bytes and the end of file come, in order.
+// The read path. The transport waits for readability and reads into its
+// thread's buffer; when the wait ends while reading is paused, it reads
+// nothing and the bytes wait in the kernel. This pins that path down: nothing
+// is delivered while paused, then the bytes and the end of file come, in order.
 #include "sandbox/transport.hpp"
 
 #include <gtest/gtest.h>
