@@ -48,17 +48,34 @@ transport::~transport() = default;
 // pause_writing() before its next data_received(), and before the turn's
 // writes are sent, so it sees the same buffer size it would have seen inside.
 
+namespace {
+
+// Marks a protocol callback as running for as long as it runs, also when it
+// throws (the exception leaves the event loop's run(), as it would without us).
+class callback_running {
+ public:
+  explicit callback_running(bool& flag) noexcept : flag_{flag} { flag_ = true; }
+  ~callback_running() { flag_ = false; }
+  callback_running(const callback_running&) = delete;
+  callback_running& operator=(const callback_running&) = delete;
+
+ private:
+  bool& flag_;
+};
+
+}  // namespace
+
 template <typename Call>
 void transport::call_protocol(Call call) {
   assert(!in_callback_ && "a protocol callback would run inside another one");
-  in_callback_ = true;
-  call(*protocol_);
-  in_callback_ = false;
+  {
+    const callback_running running{in_callback_};
+    call(*protocol_);
+  }
   if (flow_ == flow::pause_owed && state_ != state::closed) {
     flow_ = flow::paused;
-    in_callback_ = true;
+    const callback_running running{in_callback_};
     protocol_->pause_writing();
-    in_callback_ = false;
   }
 }
 
@@ -222,6 +239,7 @@ void transport::adapt_read_size(std::size_t last_read) {
   }
 }
 
+//! [hand_over]
 // In delivering: calls data_received(), sends what it wrote, and says
 // whether to read on (still delivering) or stop (held, or done).
 bool transport::hand_over(std::string_view data) {
@@ -245,6 +263,7 @@ bool transport::hand_over(std::string_view data) {
   }
   return false;
 }
+//! [hand_over]
 
 // delivering → done: end of file read.
 void transport::deliver_eof() {
@@ -429,6 +448,7 @@ void transport::send_eof() {
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+//! [pause]
 // flowing → pause_owed (inside a callback) or paused.
 void transport::maybe_pause_protocol() {
   if (state_ == state::closed) {
@@ -449,6 +469,7 @@ void transport::maybe_pause_protocol() {
   flow_ = flow::paused;
   call_protocol([](protocol& p) { p.pause_writing(); });
 }
+//! [pause]
 
 // paused → flowing.
 void transport::maybe_resume_protocol() {

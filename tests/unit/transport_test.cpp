@@ -1,11 +1,12 @@
-// The transport's read path over a real loopback socket, on one thread: the
-// test drives the event loop itself (run_for), so what the protocol saw can
-// be read between turns without locks.
+// The transport over a real loopback socket, on one thread: the test drives
+// the event loop itself (run_for), so what the protocol saw can be read
+// between turns without locks. Two parts: the read path (below), and when
+// pause_writing() comes (further down: callbacks never nest).
 //
-// The transport waits for readability and reads into its thread's buffer;
-// when the wait ends while reading is paused, it reads nothing and the bytes
-// wait in the kernel. This pins that path down: nothing is delivered while
-// paused, then the bytes and the end of file come, in order.
+// The read path. The transport waits for readability and reads into its
+// thread's buffer; when the wait ends while reading is paused, it reads
+// nothing and the bytes wait in the kernel. This pins that path down: nothing
+// is delivered while paused, then the bytes and the end of file come, in order.
 #include "sandbox/transport.hpp"
 
 #include <gtest/gtest.h>
@@ -88,7 +89,8 @@ TEST(TransportReading, BytesThatArriveWhilePausedWaitForResumeThenComeInOrder) {
 // mark that connection_made() sets.
 class nesting_probe : public sandbox::protocol {
  public:
-  nesting_probe(std::size_t high_water, std::size_t burst) : high_{high_water}, burst_(burst, 'b') {}
+  nesting_probe(std::size_t high_water, std::size_t burst)
+      : high_{high_water}, burst_(burst, 'b') {}
 
   void connection_made(sandbox::transport& transport) override {
     const depth_guard guard{*this, "made"};

@@ -36,27 +36,29 @@ namespace sandbox {
 /// while the bytes fit in one (the MSS: about 1,460 bytes on Ethernet, 64 KiB
 /// on loopback); a larger send leaves as several segments, back to back.
 ///
-/// **State.** A connection's life is three small state machines, one
-/// variable each (the private section says how each state is entered and
-/// left):
+/// **State.** A connection is four small state machines, one variable each.
+/// Each event (a read completes, write(), close(), ...) is handled by one
+/// function, which switches on the state it finds and makes the transition;
+/// the private section says how each state is entered and left.
 ///
-///     connection:  open ──close(), abort(), error──▶ closing ──▶ closed
-///                  (closed: the socket is shut and connection_lost() has run)
+///     connection  open ──close(), abort(), error──▶ closing ──connection_lost()──▶ closed
 ///
-///     reading:                 readable
-///                  waiting ─────────────▶ delivering ──read nothing more now──▶ waiting
-///                     │ held meanwhile        │  │ held (pause_reading(),
-///                     ▼                       │  │ or a full write buffer)
-///                   held ◀────────────────────┘  ▼
-///                     └──released (posted)──▶ waiting
-///                  end of file (once delivered) or closing ──▶ done
+///     reading     held ──start(), or last hold released──▶ waiting ──readable──▶ delivering
+///                  ▲ ▲                                        │                   │  │
+///                  │ └────────────held meanwhile──────────────┘                   │  │
+///                  └──────────held by the callback (or by what it wrote)──────────┘  │
+///                                                waiting ◀──nothing more to read now─┤
+///                                                   done ◀──end of file──────────────┘
+///                 (and from any state to done when the connection starts closing)
 ///
-///     writing:            write()           flush           all sent
-///                  idle ─────────▶ scheduled ─────▶ sending ────────▶ idle
-///                    │ write_eof()               │ write_eof()
-///                    │                           ▼         all sent
-///                    │                      eof_pending ─────────▶ eof_sent
-///                    └──────────────────────────────────────────▶ eof_sent
+///     writing     idle ──write()──▶ scheduled ──flush──▶ sending ──all sent──▶ idle
+///                  │                  │ write_eof()       │ write_eof()
+///                  │                  └──────────▶ eof_pending ◀┘
+///                  │ write_eof()                      │ all sent
+///                  └──────────────────────────▶ eof_sent ◀┘
+///
+///     flow        flowing ──buffer above the high-water mark──▶ paused ──drained to low──▶ flowing
+///                    └──the same, inside a callback──▶ pause_owed ──it returns──▶ paused
 ///
 /// Reading is held for two reasons, which may hold at once: the protocol
 /// called pause_reading(), or the write buffer is above its high-water mark
@@ -153,7 +155,7 @@ class transport : public std::enable_shared_from_this<transport> {
   }
 
  private:
-  // --- The state: one variable per machine (see the diagrams above) -------
+  // --- The state: one variable per machine (see the diagrams above) --------
 
   /// The connection as a whole.
   enum class state {
