@@ -14,6 +14,8 @@ connection_slot::connection_slot(std::shared_ptr<detail::client_registry> regist
                                  std::uint64_t id) noexcept
     : registry_{std::move(registry)}, id_{id} {}
 
+// The moves are left out of the reference pages (see connection_slot.hpp).
+/// \cond
 connection_slot::connection_slot(connection_slot&& other) noexcept
     : registry_{std::move(other.registry_)}, id_{other.id_} {}
 
@@ -25,6 +27,7 @@ connection_slot& connection_slot::operator=(connection_slot&& other) noexcept {
   }
   return *this;
 }
+/// \endcond
 
 connection_slot::~connection_slot() { release(); }
 

