@@ -1,7 +1,7 @@
 // stream_reader framing, fed by hand as asyncio's own tests feed a
 // StreamReader: the event loop is driven step by step with poll(), so each
 // test controls exactly which bytes have arrived when a read looks.
-#include "sandbox/streams.hpp"
+#include "sandbox/stream_reader.hpp"
 
 #include <gtest/gtest.h>
 

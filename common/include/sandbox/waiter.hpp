@@ -1,0 +1,131 @@
+/// \file
+/// \brief asyncio's `_waiter` future, for coroutines that share one executor:
+/// wait until someone says "something changed".
+#pragma once
+
+#include "sandbox/asio.hpp"
+
+#include <utility>
+
+namespace sandbox {
+
+/// A wake-up call for coroutines waiting on shared state: wait() suspends
+/// until notify(), and the coroutine then looks at the state again. asyncio's
+/// StreamReader keeps a future called `_waiter` for the same job.
+///
+/// It is meant for state that lives on one executor (a connection's strand),
+/// so it takes no lock: call every member from that executor.
+///
+/// **Why not a timer.** The classic Asio trick is a steady_timer that never
+/// expires: waiting is async_wait(), waking is cancel(). It works, but every
+/// async_wait re-arms the kernel's timer (a timerfd_settime() system call
+/// when it is the earliest timer, which a never-expiring one is on a loop
+/// without other timers), and cancel() always queues the coroutine's resumption
+/// behind whatever else the loop has to do. A waiter only keeps the
+/// coroutine's completion handler, and notify() can resume it at once.
+///
+/// **Lifetime.** A waiting coroutine is owned by the waiter (its handler
+/// holds the coroutine frame). If the io_context is destroyed while one
+/// waits, the waiter's service destroys the handler, as the io_context does
+/// with every pending operation, so the frame and what it owns are freed.
+class waiter {
+ public:
+  /// A waiter for coroutines running on `executor`'s execution context.
+  explicit waiter(const asio::any_io_executor& executor);
+  ~waiter();
+
+  waiter(const waiter&) = delete;
+  waiter& operator=(const waiter&) = delete;
+
+  /// Suspends the calling coroutine until notify() or notify_later().
+  /// Several coroutines may wait at once; each is woken once.
+  asio::awaitable<void> wait() {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+        [this](auto handler) { add(std::move(handler)); }, asio::use_awaitable);
+  }
+
+  /// True while a coroutine waits.
+  [[nodiscard]] bool has_waiters() const noexcept { return first_ != nullptr; }
+
+  /// Wakes every coroutine waiting now. One whose executor is the one
+  /// running this call resumes inside it, before notify() returns: the
+  /// caller must have finished changing the state it guards, and must not
+  /// rely on anything the woken coroutine may change. Others are queued.
+  void notify() { wake(false); }
+
+  /// Wakes every coroutine waiting now, each queued on its executor to run
+  /// after the caller returns, as a timer's cancel() would.
+  void notify_later() { wake(true); }
+
+ private:
+  friend class waiter_service;
+
+  // A waiting coroutine's completion handler, whatever its type. (Asio 1.22
+  // has no any_completion_handler yet.) Waiting ones form a singly linked
+  // list, in arrival order.
+  struct pending {
+    pending* next = nullptr;
+    virtual void complete(bool queued) = 0;  // Frees this, then runs the handler.
+    virtual void destroy() = 0;              // Frees this without running it.
+
+   protected:
+    ~pending() = default;
+  };
+
+  template <typename Handler>
+  struct pending_handler final : pending {
+    // Memory comes from Asio's recycling allocator: a block freed by the
+    // last wake-up on this thread is reused, as Asio does for its own
+    // operations, so waiting allocates nothing in the steady state.
+    using allocator = asio::recycling_allocator<pending_handler>;
+
+    explicit pending_handler(Handler&& h) : handler{std::move(h)} {}
+
+    static pending* make(Handler&& h) {
+      allocator alloc;
+      pending_handler* p = alloc.allocate(1);
+      return new (p) pending_handler{std::move(h)};
+    }
+
+    void complete(bool queued) override {
+      // Freed before the handler runs, so the coroutine it resumes may
+      // wait again at once (and reuse the block).
+      Handler h = std::move(handler);
+      destroy();
+      if (queued) {
+        asio::post(std::move(h));
+      } else {
+        // Runs the handler here if its executor (a strand, say) is the one
+        // running us; posts it otherwise.
+        asio::dispatch(std::move(h));
+      }
+    }
+
+    void destroy() override {
+      allocator alloc;
+      this->~pending_handler();
+      alloc.deallocate(this, 1);
+    }
+
+    Handler handler;
+  };
+
+  template <typename Handler>
+  void add(Handler handler) {
+    pending* p = pending_handler<Handler>::make(std::move(handler));
+    *last_ = p;
+    last_ = &p->next;
+  }
+
+  void wake(bool queued);
+  void destroy_pending() noexcept;
+
+  class waiter_service& service_;
+  pending* first_ = nullptr;
+  pending** last_ = &first_;
+  // The service's list of live waiters (see waiter.cpp).
+  waiter* prev_ = nullptr;
+  waiter* next_ = nullptr;
+};
+
+}  // namespace sandbox
