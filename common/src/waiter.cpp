@@ -102,4 +102,17 @@ void waiter::wake(bool queued) {
   }
 }
 
+void waiter::cancel(pending* wait) {
+  for (pending** link = &first_; *link != nullptr; link = &(*link)->next) {
+    if (*link == wait) {
+      *link = wait->next;
+      if (last_ == &wait->next) {
+        last_ = link;
+      }
+      wait->complete(true);  // From the loop, like a cancelled timer's handler.
+      return;
+    }
+  }
+}
+
 }  // namespace sandbox

@@ -39,6 +39,11 @@ class waiter {
 
   /// Suspends the calling coroutine until notify() or notify_later().
   /// Several coroutines may wait at once; each is woken once.
+  ///
+  /// A wait can be cancelled, as any Asio operation (`||` of
+  /// asio::experimental::awaitable_operators does, for the operation that
+  /// lost the race): the coroutine then resumes from the loop, and its next
+  /// co_await throws `operation_aborted`, as after a cancelled timer.
   asio::awaitable<void> wait() {
     return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
         [this](auto handler) { add(std::move(handler)); }, asio::use_awaitable);
@@ -110,14 +115,31 @@ class waiter {
     Handler handler;
   };
 
+  // Installed in the waiting coroutine's cancellation slot. It names the
+  // wait by its address: one that has completed meanwhile is not found.
+  struct cancel_handler {
+    waiter* owner;
+    pending* wait;
+    void operator()(asio::cancellation_type type) const {
+      if (type != asio::cancellation_type::none) {
+        owner->cancel(wait);
+      }
+    }
+  };
+
   template <typename Handler>
   void add(Handler handler) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
     pending* p = pending_handler<Handler>::make(std::move(handler));
     *last_ = p;
     last_ = &p->next;
+    if (slot.is_connected()) {
+      slot.template emplace<cancel_handler>(this, p);
+    }
   }
 
   void wake(bool queued);
+  void cancel(pending* wait);
   void destroy_pending() noexcept;
 
   class waiter_service& service_;
