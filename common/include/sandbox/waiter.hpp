@@ -118,6 +118,7 @@ class waiter {
   // Installed in the waiting coroutine's cancellation slot. It names the
   // wait by its address: one that has completed meanwhile is not found.
   struct cancel_handler {
+    cancel_handler(waiter* o, pending* w) : owner{o}, wait{w} {}
     waiter* owner;
     pending* wait;
     void operator()(asio::cancellation_type type) const {
