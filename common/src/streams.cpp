@@ -71,6 +71,9 @@ class stream_protocol final : public protocol,
     changed_.notify_later();
   }
 
+  /// True when drain() has nothing to wait for and nothing to report.
+  [[nodiscard]] bool may_write_on() const noexcept { return !paused_ && !lost_; }
+
   asio::awaitable<void> drain() {
     while (!lost_ && paused_) {
       co_await changed_.wait();
@@ -119,7 +122,13 @@ void stream_writer::write(std::string_view data) { transport_->write(data); }
 void stream_writer::write_owned(std::string data) { transport_->write(data); }
 
 asio::awaitable<void> stream_writer::drain() {
-  const auto stream = stream_;
+  // The usual case, a write buffer under its high-water mark, returns here:
+  // an echo calls drain() after every write, and the inner coroutine would
+  // cost a frame and a reference count for nothing.
+  if (stream_->may_write_on()) {
+    co_return;
+  }
+  const auto stream = stream_;  // Kept alive while we wait, whatever the caller does.
   co_await stream->drain();
 }
 
