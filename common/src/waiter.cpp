@@ -7,21 +7,25 @@
 
 namespace sandbox {
 
-// Every pending Asio operation (a timer's wait, a socket's read) belongs to
-// a service of its io_context, and ~io_context() destroys those still
-// pending: that is what frees a coroutine suspended on one when the
-// program stops. A waiter keeps its coroutines itself, where the io_context
-// cannot see them, so it registers with a service of its own that does the
-// same at shutdown. Without it a coroutine waiting at exit would leak: its
-// frame owns (through the stream) the waiter that owns the frame.
+/// The io_context's list of its waiters, to free their coroutines at shutdown.
+///
+/// Every pending Asio operation (a timer's wait, a socket's read) belongs to
+/// a service of its io_context, and ~io_context() destroys those still
+/// pending: that is what frees a coroutine suspended on one when the
+/// program stops. A waiter keeps its coroutines itself, where the io_context
+/// cannot see them, so it registers with a service of its own that does the
+/// same at shutdown. Without it a coroutine waiting at exit would leak: its
+/// frame owns (through the stream) the waiter that owns the frame.
 class waiter_service final : public asio::execution_context::service {
  public:
   /// The key Asio's use_service<>() finds this service by.
   static inline asio::execution_context::id id;
 
+  /// Made by asio::use_service() on the first waiter of `context`.
   explicit waiter_service(asio::execution_context& context)
       : asio::execution_context::service{context} {}
 
+  /// Lists a new waiter.
   void add(waiter& w) {
     const std::lock_guard lock{mutex_};  // Waiters of one context may live on several threads.
     w.next_ = first_;
@@ -31,6 +35,7 @@ class waiter_service final : public asio::execution_context::service {
     first_ = &w;
   }
 
+  /// Forgets a waiter being destroyed.
   void remove(waiter& w) {
     const std::lock_guard lock{mutex_};
     if (w.prev_ != nullptr) {

@@ -9,6 +9,71 @@
 
 namespace sandbox {
 
+class waiter;
+
+namespace detail {
+
+// A waiting coroutine's completion handler, whatever its type. (Asio 1.22
+// has no any_completion_handler yet.) A waiter's waiting ones form a singly
+// linked list, in arrival order.
+struct waiter_pending {
+  waiter_pending* next = nullptr;
+  virtual void complete(bool queued) = 0;  // Frees this, then runs the handler.
+  virtual void destroy() = 0;              // Frees this without running it.
+
+ protected:
+  ~waiter_pending() = default;
+};
+
+template <typename Handler>
+struct waiter_pending_handler final : waiter_pending {
+  // Memory comes from Asio's recycling allocator: a block freed by the
+  // last wake-up on this thread is reused, as Asio does for its own
+  // operations, so waiting allocates nothing in the steady state.
+  using allocator = asio::recycling_allocator<waiter_pending_handler>;
+
+  explicit waiter_pending_handler(Handler&& h) : handler{std::move(h)} {}
+
+  static waiter_pending* make(Handler&& h) {
+    allocator alloc;
+    waiter_pending_handler* p = alloc.allocate(1);
+    return new (p) waiter_pending_handler{std::move(h)};
+  }
+
+  void complete(bool queued) override {
+    // Freed before the handler runs, so the coroutine it resumes may wait
+    // again at once (and reuse the block).
+    Handler h = std::move(handler);
+    destroy();
+    if (queued) {
+      asio::post(std::move(h));
+    } else {
+      // Runs the handler here if its executor (a strand, say) is the one
+      // running us; posts it otherwise.
+      asio::dispatch(std::move(h));
+    }
+  }
+
+  void destroy() override {
+    allocator alloc;
+    this->~waiter_pending_handler();
+    alloc.deallocate(this, 1);
+  }
+
+  Handler handler;
+};
+
+// Installed in the waiting coroutine's cancellation slot. It names the wait
+// by its address: one that has completed meanwhile is not found.
+struct waiter_cancel_handler {
+  waiter_cancel_handler(waiter* o, waiter_pending* w) : owner{o}, wait{w} {}
+  waiter* owner;
+  waiter_pending* wait;
+  void operator()(asio::cancellation_type type) const;
+};
+
+}  // namespace detail
+
 /// A wake-up call for coroutines waiting on shared state: wait() suspends
 /// until notify(), and the coroutine then looks at the state again. asyncio's
 /// StreamReader keeps a future called `_waiter` for the same job.
@@ -64,78 +129,17 @@ class waiter {
 
  private:
   friend class waiter_service;
-
-  // A waiting coroutine's completion handler, whatever its type. (Asio 1.22
-  // has no any_completion_handler yet.) Waiting ones form a singly linked
-  // list, in arrival order.
-  struct pending {
-    pending* next = nullptr;
-    virtual void complete(bool queued) = 0;  // Frees this, then runs the handler.
-    virtual void destroy() = 0;              // Frees this without running it.
-
-   protected:
-    ~pending() = default;
-  };
-
-  template <typename Handler>
-  struct pending_handler final : pending {
-    // Memory comes from Asio's recycling allocator: a block freed by the
-    // last wake-up on this thread is reused, as Asio does for its own
-    // operations, so waiting allocates nothing in the steady state.
-    using allocator = asio::recycling_allocator<pending_handler>;
-
-    explicit pending_handler(Handler&& h) : handler{std::move(h)} {}
-
-    static pending* make(Handler&& h) {
-      allocator alloc;
-      pending_handler* p = alloc.allocate(1);
-      return new (p) pending_handler{std::move(h)};
-    }
-
-    void complete(bool queued) override {
-      // Freed before the handler runs, so the coroutine it resumes may
-      // wait again at once (and reuse the block).
-      Handler h = std::move(handler);
-      destroy();
-      if (queued) {
-        asio::post(std::move(h));
-      } else {
-        // Runs the handler here if its executor (a strand, say) is the one
-        // running us; posts it otherwise.
-        asio::dispatch(std::move(h));
-      }
-    }
-
-    void destroy() override {
-      allocator alloc;
-      this->~pending_handler();
-      alloc.deallocate(this, 1);
-    }
-
-    Handler handler;
-  };
-
-  // Installed in the waiting coroutine's cancellation slot. It names the
-  // wait by its address: one that has completed meanwhile is not found.
-  struct cancel_handler {
-    cancel_handler(waiter* o, pending* w) : owner{o}, wait{w} {}
-    waiter* owner;
-    pending* wait;
-    void operator()(asio::cancellation_type type) const {
-      if (type != asio::cancellation_type::none) {
-        owner->cancel(wait);
-      }
-    }
-  };
+  friend struct detail::waiter_cancel_handler;
+  using pending = detail::waiter_pending;
 
   template <typename Handler>
   void add(Handler handler) {
     auto slot = asio::get_associated_cancellation_slot(handler);
-    pending* p = pending_handler<Handler>::make(std::move(handler));
+    pending* p = detail::waiter_pending_handler<Handler>::make(std::move(handler));
     *last_ = p;
     last_ = &p->next;
     if (slot.is_connected()) {
-      slot.template emplace<cancel_handler>(this, p);
+      slot.template emplace<detail::waiter_cancel_handler>(this, p);
     }
   }
 
@@ -150,5 +154,15 @@ class waiter {
   waiter* prev_ = nullptr;
   waiter* next_ = nullptr;
 };
+
+namespace detail {
+
+inline void waiter_cancel_handler::operator()(asio::cancellation_type type) const {
+  if (type != asio::cancellation_type::none) {
+    owner->cancel(wait);
+  }
+}
+
+}  // namespace detail
 
 }  // namespace sandbox
