@@ -34,7 +34,7 @@ asio::awaitable<void> serve(sandbox::server_options options, sandbox::context_po
   // The last argument is the only change from chapter 05. The server still
   // accepts every connection on its own loop (loop 1); the picker then names
   // the next loop, round-robin, and the server moves the accepted descriptor
-  // into a socket of that loop (hand_over() in common/src/server.cpp), where
+  // into a socket of that loop (hand_over() in common/src/hand_over.cpp), where
   // the connection stays. Chapter 05 gave each one a new strand instead.
   auto server = co_await sandbox::start_server(
       [&counters, quiet = options.quiet](sandbox::stream_reader reader,

@@ -21,6 +21,7 @@
 // counters below need no locks; chapter 05 shows what changes with threads.
 #include "sandbox/address.hpp"
 #include "sandbox/console.hpp"
+#include "sandbox/goodbye.hpp"
 #include "sandbox/options.hpp"
 #include "sandbox/run.hpp"
 #include "sandbox/streams.hpp"
@@ -83,22 +84,24 @@ class deadline {
     });
   }
 
+  // The pending action will not run.
+  void cancel() { timer_.cancel(); }
+
  private:
   asio::steady_timer timer_;
 };
 //! [deadline]
 
 //! [goodbye]
-// Ends a connection with a line that says why, without losing that line.
-// Closing a socket that still holds unread bytes makes the kernel send a
-// reset, which may destroy the line before the client reads it. So: the
-// line, then a half-close (the client reads it, then end of file); the
-// connection's loop goes on reading and dropping whatever the client still
-// sends until it closes too, or for a second at most.
-void say_goodbye(sandbox::stream_writer writer, deadline& linger, const std::string& line) {
-  writer.write(line);
-  writer.write_eof();
-  linger.expire_after(1s, [writer]() mutable { writer.get_transport().abort(); });
+// Ends a connection with a line that says why, without losing that line:
+// sandbox::say_goodbye() (common/src/goodbye.cpp) writes it, half-closes,
+// and aborts the connection if the client has not closed a second later;
+// the server's refusal says goodbye the same way. Meanwhile the loop goes on
+// reading and drops what the client still sends (`ending::leaving`), and
+// its idle deadline is off: the goodbye has a deadline of its own.
+void say_goodbye(sandbox::stream_writer& writer, deadline& idle, const std::string& line) {
+  idle.cancel();
+  sandbox::say_goodbye(writer.get_transport(), line);
 }
 //! [goodbye]
 

@@ -154,9 +154,9 @@ namespace {
 // factory.
 std::pair<stream_reader, stream_writer> make_streams(tcp::socket socket, const tcp::endpoint& peer,
                                                      std::size_t limit,
-                                                     std::shared_ptr<server> owner) {
+                                                     connection_slot slot) {
   auto stream = std::make_shared<detail::stream_protocol>(socket.get_executor(), limit);
-  auto conn = std::make_shared<transport>(std::move(socket), stream, std::move(owner), peer);
+  auto conn = std::make_shared<transport>(std::move(socket), stream, std::move(slot), peer);
   conn->start();
   return {stream->reader(), stream_writer{conn, stream}};
 }
@@ -182,7 +182,7 @@ asio::awaitable<void> serve_client(client_connected_callback client_connected,
   } catch (const std::system_error& error) {
     const bool reset = is_client_reset(error.code());
     if (reset) {
-      owner->count_client_reset();
+      detail::count_client_reset(*owner);
     }
     if (!reset || owner->logs_client_resets()) {
       failure = error.what();
@@ -205,10 +205,11 @@ asio::awaitable<std::shared_ptr<server>> start_server(client_connected_callback 
   // A named handler, not a lambda inside the co_await (see create_server()).
   server::connection_handler on_connection =
       [client_connected = std::move(client_connected), limit](
-          tcp::socket socket, const tcp::endpoint& peer, const std::shared_ptr<server>& owner) {
+          tcp::socket socket, const tcp::endpoint& peer, connection_slot slot,
+          const std::shared_ptr<server>& owner) {
         const auto executor = socket.get_executor();
-        asio::dispatch(executor, [=, socket = std::move(socket)]() mutable {
-          auto [reader, writer] = make_streams(std::move(socket), peer, limit, owner);
+        asio::dispatch(executor, [=, socket = std::move(socket), slot = std::move(slot)]() mutable {
+          auto [reader, writer] = make_streams(std::move(socket), peer, limit, std::move(slot));
           // The client's coroutine runs on the connection's strand, like the
           // transport's callbacks, so the two never race.
           asio::co_spawn(executor, serve_client(client_connected, reader, writer, owner),
@@ -237,7 +238,7 @@ asio::awaitable<std::pair<stream_reader, stream_writer>> open_connection(std::st
   if (connect_error) {
     throw std::system_error{connect_error, "cannot connect to " + where};
   }
-  co_return make_streams(std::move(socket), endpoint, limit, nullptr);
+  co_return make_streams(std::move(socket), endpoint, limit, {});
 }
 
 }  // namespace sandbox

@@ -1,11 +1,12 @@
 /// \file
 /// \brief How a transport works: the read loop that calls the protocol, the
 /// read buffer that adapts to the traffic, write coalescing
-/// (`schedule_write()`), read back-pressure.
+/// (`queue_written()`), read back-pressure, and callbacks that never nest
+/// (`call_protocol()`). Each function that handles an event switches on the
+/// state it finds; the states are described in transport.hpp.
 #include "sandbox/transport.hpp"
 
-#include "sandbox/server.hpp"
-
+#include <cassert>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -14,8 +15,8 @@
 namespace sandbox {
 
 transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
-                     std::shared_ptr<server> owner, std::optional<tcp::endpoint> peer)
-    : socket_{std::move(socket)}, protocol_{std::move(protocol)}, owner_{std::move(owner)} {
+                     connection_slot slot, std::optional<tcp::endpoint> peer)
+    : socket_{std::move(socket)}, protocol_{std::move(protocol)}, slot_{std::move(slot)} {
   std::error_code ignored;
   // Asked of the socket, the peer may already have gone; an empty endpoint
   // is the honest answer then.
@@ -32,16 +33,51 @@ transport::transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
 
 transport::~transport() = default;
 
-void transport::start() {
-  if (owner_) {
-    owner_->track(shared_from_this());
+// --- Calling the protocol ----------------------------------------------------
+//
+// protocol.hpp promises that no callback runs inside another one. Most of
+// what a callback sets off waits for the event loop anyway (a close()'s
+// connection_lost(), a resume_reading()'s next read are posted), but one
+// thing happens inside the call that causes it: a write() past the
+// high-water mark, which asyncio answers with pause_writing() from inside
+// write(). Called from a coroutine or a timer, we do the same: the writer's
+// next statement (drain()) must already see the pause. Called from inside a
+// callback, the pause is owed instead, and paid here as soon as that
+// callback returns: before any other callback of this connection, so a
+// protocol that writes a lot in one data_received() still hears
+// pause_writing() before its next data_received(), and before the turn's
+// writes are sent, so it sees the same buffer size it would have seen inside.
+
+template <typename Call>
+void transport::call_protocol(Call call) {
+  assert(!in_callback_ && "a protocol callback would run inside another one");
+  in_callback_ = true;
+  call(*protocol_);
+  in_callback_ = false;
+  if (flow_ == flow::pause_owed && state_ != state::closed) {
+    flow_ = flow::paused;
+    in_callback_ = true;
+    protocol_->pause_writing();
+    in_callback_ = false;
   }
+}
+
+void transport::start() {
+  // The server's close_clients() and abort_clients() come from any thread,
+  // and find us only while we live (a weak pointer): hop to our executor.
+  slot_.on_close_request([weak = weak_from_this()](connection_slot::request how) {
+    if (auto self = weak.lock()) {
+      asio::dispatch(self->get_executor(), [self, how] {
+        how == connection_slot::request::close ? self->close() : self->abort();
+      });
+    }
+  });
   // Non-blocking mode for our own read_some() calls (see on_readable()):
   // with nothing to read they fail with would_block instead of waiting.
   // Asio's asynchronous operations are unaffected.
   std::error_code ignored;
   socket_.non_blocking(true, ignored);
-  protocol_->connection_made(*this);
+  call_protocol([this](protocol& p) { p.connection_made(*this); });
   start_read();
 }
 
@@ -97,12 +133,21 @@ char* thread_read_buffer(std::size_t size) {
 
 }  // namespace
 
+// held or delivering → waiting; held if a hold stops reading.
 void transport::start_read() {
-  if (state_ != state::open || read_in_flight_ || reading_held() || eof_delivered_ ||
-      held_eof_) {
+  switch (read_state_) {
+    case read_state::held:
+    case read_state::delivering:
+      break;
+    case read_state::waiting:  // Already armed: a resume raced with the wait.
+    case read_state::done:
+      return;
+  }
+  if (holds_ != 0) {
+    read_state_ = read_state::held;
     return;
   }
-  read_in_flight_ = true;
+  read_state_ = read_state::waiting;
   // The handler holds a shared_ptr to this transport: as long as the wait
   // is pending, the transport cannot be destroyed under it.
   socket_.async_wait(tcp::socket::wait_read,
@@ -111,24 +156,33 @@ void transport::start_read() {
                      });
 }
 
+// The wait armed in waiting completed: → delivering, or held, or (done) nothing.
 void transport::on_readable(std::error_code error) {
-  read_in_flight_ = false;
-  if (state_ != state::open) {
-    return;  // close() stopped reading: like asyncio, drop late data.
+  switch (read_state_) {
+    case read_state::waiting:
+      break;
+    case read_state::done:
+      return;  // close() stopped reading: like asyncio, drop late data.
+    case read_state::held:
+    case read_state::delivering:
+      assert(false && "a read completed that was never armed");
+      return;
   }
   if (error) {
     fatal_error(error);
     return;
   }
-  if (reading_held()) {
-    // Paused while we waited. The bytes stay in the kernel, which is where
+  if (holds_ != 0) {
+    // Held while we waited. The bytes stay in the kernel, which is where
     // a paused connection's bytes belong: when its buffer fills, TCP makes
-    // the peer wait. resume_reading() waits again, and that wait completes
-    // at once. (Copying them out to keep them would cost a copy and an
-    // allocation per pause; at 100 KiB the write buffer's high-water mark
-    // pauses reading for nearly every message.)
+    // the peer wait. Released, start_read() waits again, and that wait
+    // completes at once. (Copying them out to keep them would cost a copy
+    // and an allocation per pause; at 100 KiB the write buffer's high-water
+    // mark holds reading for nearly every message.)
+    read_state_ = read_state::held;
     return;
   }
+  read_state_ = read_state::delivering;
   char* const buffer = thread_read_buffer(max_read_size);
   // A read that brings a lot means a large transfer is under way: the rest
   // is probably in the kernel already, so read again at once rather than
@@ -143,8 +197,7 @@ void transport::on_readable(std::error_code error) {
       break;  // Nothing (more) to read now: wait.
     }
     if (error == asio::error::eof) {
-      held_eof_ = true;  // Not an error: the peer finished sending.
-      deliver({});
+      deliver_eof();  // Not an error: the peer finished sending.
       return;
     }
     if (error) {
@@ -152,7 +205,7 @@ void transport::on_readable(std::error_code error) {
       return;
     }
     if (!hand_over({buffer, size})) {
-      return;  // Closing, or paused by the callback.
+      return;  // Closing, or held by the callback.
     }
     if (size < large_read) {
       break;
@@ -169,63 +222,63 @@ void transport::adapt_read_size(std::size_t last_read) {
   }
 }
 
+// In delivering: calls data_received(), sends what it wrote, and says
+// whether to read on (still delivering) or stop (held, or done).
 bool transport::hand_over(std::string_view data) {
-  delivering_ = true;
-  protocol_->data_received(data);
-  delivering_ = false;
+  call_protocol([data](protocol& p) { p.data_received(data); });
   adapt_read_size(data.size());
   // What the callback wrote leaves now, in one send, before we read again.
-  flush_scheduled();
-  return state_ == state::open && !reading_held();
-}
-
-void transport::deliver(std::string_view data) {
-  if (!data.empty() && !hand_over(data)) {
-    return;
+  flush();
+  switch (read_state_) {
+    case read_state::delivering:
+      if (holds_ == 0) {
+        return true;
+      }
+      read_state_ = read_state::held;  // The callback, or its writes, held reading.
+      return false;
+    case read_state::done:  // The callback closed the connection.
+      return false;
+    case read_state::held:
+    case read_state::waiting:
+      assert(false && "reading changed state inside data_received()");
+      return false;
   }
-  if (held_eof_) {
-    held_eof_ = false;
-    eof_delivered_ = true;
-    const bool keep_open = protocol_->eof_received();
-    if (!keep_open) {
-      close();
-    }
-    return;
+  return false;
+}
+
+// delivering → done: end of file read.
+void transport::deliver_eof() {
+  read_state_ = read_state::done;
+  bool keep_open = false;
+  call_protocol([&keep_open](protocol& p) { keep_open = p.eof_received(); });
+  if (!keep_open) {
+    close();
   }
-  start_read();
 }
 
-void transport::deliver_held() {
-  if (state_ != state::open || reading_held()) {
-    return;  // Keep it: resume_reading() delivers it later.
-  }
-  deliver({});  // The end of file, if it came; else the next read.
-}
+void transport::pause_reading() { hold_reading(by_protocol); }
 
-void transport::pause_reading() { reading_paused_ = true; }
-
-void transport::deliver_later() {
-  // From the event loop, not from inside the caller (which may be a
-  // protocol callback itself): callbacks never nest.
-  asio::post(socket_.get_executor(), [self = shared_from_this()] { self->deliver_held(); });
-}
+void transport::resume_reading() { release_reading(by_protocol); }
 
 void transport::set_read_backpressure(bool on) {
   read_backpressure_ = on;
-  if (!on && std::exchange(held_for_writes_, false)) {
-    deliver_later();
+  if (!on) {
+    release_reading(by_write_buffer);
   }
 }
 
-void transport::resume_reading() {
-  if (!reading_paused_) {
+// A hold goes. If it was the last and reading had stopped (held), reading
+// starts again: from the event loop, not from inside the caller (which may
+// be a protocol callback itself), so callbacks never nest. In waiting or
+// delivering nothing is needed: they look at the holds when they get there.
+void transport::release_reading(hold reason) {
+  if ((holds_ & reason) == 0) {
     return;
   }
-  reading_paused_ = false;
-  if (held_for_writes_) {
-    return;  // The write buffer is still full: maybe_resume_protocol() reads on.
+  holds_ = static_cast<unsigned char>(holds_ & ~reason);
+  if (holds_ == 0 && read_state_ == read_state::held) {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->start_read(); });
   }
-  deliver_later();
 }
 
 // --- Writing ---------------------------------------------------------------
@@ -244,7 +297,7 @@ std::size_t whole_buffer_each_call(const std::error_code& error, std::size_t /*s
 }  // namespace
 
 std::size_t transport::get_write_buffer_size() const noexcept {
-  return pending_.size() + (write_in_flight_ ? writing_.size() : 0);
+  return pending_.size() + writing_.size();
 }
 
 void transport::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -257,48 +310,48 @@ void transport::set_write_buffer_limits(std::size_t high, std::size_t low) {
 }
 
 void transport::write(std::string_view data) {
-  if (eof_requested_) {
+  if (write_state_ == write_state::eof_pending || write_state_ == write_state::eof_sent) {
     throw std::logic_error{"transport::write() after write_eof()"};
   }
   if (state_ != state::open || data.empty()) {
     return;
   }
   pending_ += data;
-  schedule_write();
+  queue_written();
+}
+
+// idle → scheduled. Do not send yet: every write() made before control
+// returns to the event loop joins pending_ and leaves in one send. Inside
+// data_received() (reading is delivering) hand_over() flushes when the
+// callback returns; anywhere else (a coroutine, a timer, another callback)
+// a posted flush() does it.
+void transport::queue_written() {
+  if (write_state_ == write_state::idle) {
+    write_state_ = write_state::scheduled;
+    if (read_state_ != read_state::delivering) {
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
+    }
+  }
   maybe_pause_protocol();
 }
 
-void transport::schedule_write() {
-  if (write_in_flight_ || write_scheduled_) {
+// scheduled → sending. Anywhere else a flush has nothing to do: a write is
+// already in flight and takes pending_ when it completes, or nothing was written.
+void transport::flush() {
+  if (write_state_ != write_state::scheduled || state_ == state::closed) {
     return;
   }
-  // Do not send yet: every write() made before control returns to the
-  // event loop joins pending_ and leaves in one send. Inside data_received()
-  // deliver() sends when the callback returns; anywhere else (a coroutine,
-  // a timer) a posted handler does it.
-  write_scheduled_ = true;
-  if (!delivering_) {
-    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->flush_scheduled(); });
+  if (pending_.empty()) {  // abort() or an error emptied it meanwhile.
+    drained();
+    return;
   }
+  write_state_ = write_state::sending;
+  send_pending();
 }
 
-void transport::flush_scheduled() {
-  if (write_scheduled_) {
-    write_scheduled_ = false;
-    start_write();
-  }
-}
-
-void transport::start_write() {
-  if (state_ == state::closed || write_in_flight_) {
-    return;
-  }
-  if (pending_.empty()) {
-    after_drained();
-    return;
-  }
+// In sending or eof_pending: one async_write in flight at a time.
+void transport::send_pending() {
   writing_.swap(pending_);
-  write_in_flight_ = true;
   // async_write, unlike async_write_some, keeps going until every byte is
   // sent or an error occurs; writing_ must stay untouched until then.
   asio::async_write(socket_, asio::buffer(writing_), whole_buffer_each_call,
@@ -307,8 +360,9 @@ void transport::start_write() {
                     });
 }
 
+// The write in flight completed: sending (or eof_pending) again if more was
+// written meanwhile, else drained.
 void transport::on_write(std::error_code error) {
-  write_in_flight_ = false;
   writing_.clear();
   if (state_ == state::closed) {
     return;
@@ -319,17 +373,26 @@ void transport::on_write(std::error_code error) {
   }
   maybe_resume_protocol();
   if (!pending_.empty()) {
-    start_write();
+    send_pending();
   } else {
-    after_drained();
+    drained();
   }
 }
 
-void transport::after_drained() {
-  if (eof_requested_ && !eof_sent_) {
-    eof_sent_ = true;
-    std::error_code ignored;  // Fails only if the peer is gone; reading will tell.
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+// Everything written has been sent: → idle, or eof_sent if write_eof()
+// waited for it; and the close() that waited for it ends the connection.
+void transport::drained() {
+  switch (write_state_) {
+    case write_state::scheduled:
+    case write_state::sending:
+      write_state_ = write_state::idle;
+      break;
+    case write_state::eof_pending:
+      send_eof();
+      break;
+    case write_state::idle:
+    case write_state::eof_sent:
+      break;
   }
   if (state_ == state::closing) {
     connection_lost({});
@@ -337,70 +400,112 @@ void transport::after_drained() {
 }
 
 void transport::write_eof() {
-  if (state_ != state::open || eof_requested_) {
+  if (state_ != state::open) {
     return;
   }
-  eof_requested_ = true;
-  if (!write_in_flight_ && !write_scheduled_) {
-    after_drained();  // Nothing buffered: send FIN now.
+  switch (write_state_) {
+    case write_state::idle:  // Nothing buffered: FIN now.
+      send_eof();
+      return;
+    case write_state::scheduled:
+      // No write can join this turn's any more, so they leave now rather
+      // than at the flush (which then finds nothing to do): the same one send.
+      write_state_ = write_state::eof_pending;
+      send_pending();
+      return;
+    case write_state::sending:
+      write_state_ = write_state::eof_pending;  // drained() sends FIN.
+      return;
+    case write_state::eof_pending:
+    case write_state::eof_sent:
+      return;
   }
 }
 
+// → eof_sent.
+void transport::send_eof() {
+  write_state_ = write_state::eof_sent;
+  std::error_code ignored;  // Fails only if the peer is gone; reading will tell.
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+// flowing → pause_owed (inside a callback) or paused.
 void transport::maybe_pause_protocol() {
   if (state_ == state::closed) {
     return;  // protocol_ is gone.
   }
-  if (!protocol_paused_ && get_write_buffer_size() > high_water_) {
-    protocol_paused_ = true;
-    // Read back-pressure: nothing more is read until the peer takes its
-    // bytes. Set before the callback, which may change it or close.
-    held_for_writes_ = read_backpressure_;
-    protocol_->pause_writing();
+  if (flow_ != flow::flowing || get_write_buffer_size() <= high_water_) {
+    return;
   }
+  // Read back-pressure: nothing more is read until the peer takes its
+  // bytes. Set before the callback, which may change it or close.
+  if (read_backpressure_) {
+    hold_reading(by_write_buffer);
+  }
+  if (in_callback_) {
+    flow_ = flow::pause_owed;  // call_protocol() pays it when the callback returns.
+    return;
+  }
+  flow_ = flow::paused;
+  call_protocol([](protocol& p) { p.pause_writing(); });
 }
 
+// paused → flowing.
 void transport::maybe_resume_protocol() {
   if (state_ == state::closed) {
     return;
   }
-  if (protocol_paused_ && get_write_buffer_size() <= low_water_) {
-    protocol_paused_ = false;
-    protocol_->resume_writing();
-    if (std::exchange(held_for_writes_, false) && state_ == state::open && !reading_paused_) {
-      deliver_later();
-    }
+  if (flow_ != flow::paused || get_write_buffer_size() > low_water_) {
+    return;
   }
+  flow_ = flow::flowing;
+  // Released before the callback, so that one that writes enough to pause
+  // again holds reading again.
+  release_reading(by_write_buffer);
+  call_protocol([](protocol& p) { p.resume_writing(); });
 }
 
 // --- Ending ----------------------------------------------------------------
+
+// open → closing; reading → done.
+void transport::enter_closing() {
+  state_ = state::closing;
+  read_state_ = read_state::done;
+}
 
 void transport::close() {
   if (state_ != state::open) {
     return;
   }
-  state_ = state::closing;
-  if (!write_in_flight_ && !write_scheduled_) {
-    post_connection_lost({});
+  enter_closing();
+  switch (write_state_) {
+    case write_state::idle:
+    case write_state::eof_sent:
+      post_connection_lost({});
+      return;
+    case write_state::scheduled:
+    case write_state::sending:
+    case write_state::eof_pending:
+      return;  // drained() finishes the job once the buffer is sent.
   }
-  // Otherwise after_drained() finishes the job once the buffer is sent.
 }
 
 void transport::abort() {
   if (state_ == state::closed) {
     return;
   }
-  state_ = state::closing;
+  enter_closing();
   pending_.clear();
   post_connection_lost({});
 }
 
 void transport::fatal_error(std::error_code error) {
-  state_ = state::closing;
+  enter_closing();
   pending_.clear();
   // Kept for connection_lost(): a write that completes after this (its
   // bytes left before the reset came) finds the transport closing and ends
-  // it from after_drained(), which must not report a clean end. (It did:
-  // a client's reset then read as end of file, 1 in 3 on a thread pool.)
+  // it from drained(), which must not report a clean end. (It did: a
+  // client's reset then read as end of file, 1 in 3 on a thread pool.)
   lost_error_ = error;
   post_connection_lost(error);
 }
@@ -410,6 +515,7 @@ void transport::post_connection_lost(std::error_code error) {
              [self = shared_from_this(), error] { self->connection_lost(error); });
 }
 
+// closing → closed.
 void transport::connection_lost(std::error_code error) {
   if (state_ == state::closed) {
     return;
@@ -419,16 +525,15 @@ void transport::connection_lost(std::error_code error) {
     error = lost_error_;  // Empty unless a fatal error began the end.
   }
   // Closing the socket cancels a read or write still in flight; their
-  // handlers see state::closed and return, dropping the last references.
+  // handlers see state::closed (or read_state::done) and return, dropping
+  // the last references.
   std::error_code ignored;
   socket_.close(ignored);
-  protocol_->connection_lost(error);
+  call_protocol([error](protocol& p) { p.connection_lost(error); });
   // Break the protocol's hold on us (if it keeps a pointer to its
-  // transport) and release the server's count now rather than at destruction.
+  // transport) and give the server's slot back now rather than at destruction.
   protocol_.reset();
-  if (auto owner = std::exchange(owner_, nullptr)) {
-    owner->detach();
-  }
+  slot_.release();
 }
 
 }  // namespace sandbox

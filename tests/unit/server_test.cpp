@@ -1,6 +1,7 @@
 // server, transport and streams over real loopback sockets. The event loop
 // runs on a background thread; the test thread plays the client with plain
 // blocking sockets, and looks at loop-owned state only through the loop.
+#include "sandbox/goodbye.hpp"
 #include "sandbox/server.hpp"
 #include "sandbox/streams.hpp"
 #include "sandbox/transport.hpp"
@@ -69,6 +70,19 @@ class peer_recorder : public sandbox::protocol {
 
  private:
   std::shared_ptr<std::promise<asio::ip::tcp::endpoint>> peer_;
+};
+
+// Says goodbye with `line` as soon as the connection is made, and drops
+// whatever the client still sends.
+class goodbye_at_once : public sandbox::protocol {
+ public:
+  explicit goodbye_at_once(std::string line) : line_{std::move(line)} {}
+  void connection_made(sandbox::transport& transport) override {
+    sandbox::say_goodbye(transport, line_);
+  }
+
+ private:
+  std::string line_;
 };
 
 class LoopbackServer : public ::testing::Test {
@@ -480,6 +494,77 @@ TEST(ServerOnAPool, CloseServesTheAcceptQueueWhileOtherThreadsRunConnections) {
   }
   auto closed = asio::co_spawn(pool, server->wait_closed(), asio::use_future);
   EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
+}
+
+// --- The connection slot: the transport holds a place, not the server ------
+
+TEST_F(LoopbackServer, AConnectionDoesNotKeepItsServerAliveYetWaitClosedWaitsForIt) {
+  // The transport holds its server's slot, not the server: a server closed
+  // and let go is destroyed while its last client is still served, and
+  // wait_closed(), begun before, still completes only when that client leaves.
+  auto server = start_echo("127.0.0.1");
+  auto client = std::make_unique<test_client>("127.0.0.1", server->port());
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 1; }));
+  const std::weak_ptr<sandbox::server> watch = server;
+  server->close();
+  auto closed = asio::co_spawn(loop_, server->wait_closed(), asio::use_future);
+  server.reset();
+  EXPECT_TRUE(eventually([&] { return watch.expired(); }))
+      << "a live connection kept its closed server alive";
+  client->send("still here");
+  EXPECT_EQ(client->receive_exactly(10), "still here");
+  EXPECT_EQ(closed.wait_for(200ms), std::future_status::timeout)
+      << "wait_closed() returned while a connection was open";
+  client.reset();
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
+}
+
+TEST_F(LoopbackServer, AConnectionItsHandlerDropsGivesItsSlotBack) {
+  // A handler that serves nobody (it drops the socket and the slot with it):
+  // the connection does not count as active, and wait_closed() does not hang.
+  sandbox::server::connection_handler drop_it =
+      [](asio::ip::tcp::socket, const asio::ip::tcp::endpoint&, sandbox::connection_slot,
+         const std::shared_ptr<sandbox::server>&) {};
+  const auto server = asio::co_spawn(loop_, sandbox::server::listen("127.0.0.1", 0, drop_it),
+                                     asio::use_future)
+                          .get();
+  test_client dropped{"127.0.0.1", server->port()};
+  EXPECT_EQ(dropped.receive_until_eof(), "");
+  EXPECT_TRUE(eventually([&] { return server->active_connections() == 0; }))
+      << "a dropped connection still counts as active";
+  server->close();
+  auto closed = asio::co_spawn(loop_, server->wait_closed(), asio::use_future);
+  EXPECT_EQ(closed.wait_for(10s), std::future_status::ready);
+}
+
+// --- The polite goodbye ------------------------------------------------------
+
+TEST_F(LoopbackServer, AGoodbyeIsReadWholeThenEndOfFileAndEndsWhenTheClientCloses) {
+  const auto server =
+      start_echo("127.0.0.1", 0, [] { return std::make_shared<goodbye_at_once>("bye\n"); });
+  auto client = std::make_unique<test_client>("127.0.0.1", server->port());
+  client->send("what the client still sends is dropped");
+  EXPECT_EQ(client->receive_until_eof(), "bye\n");
+  // Half-closed, not closed: the server still reads, so that nothing the
+  // client sends is left unread (which would make closing send a reset).
+  EXPECT_EQ(server->active_connections(), 1U);
+  client->shutdown_write();
+  EXPECT_TRUE(eventually([&] { return server->active_connections() == 0; }))
+      << "the client's end of file did not end the goodbye";
+  server->close();
+}
+
+TEST_F(LoopbackServer, AGoodbyeToAClientThatNeverClosesEndsAfterItsLinger) {
+  const auto server =
+      start_echo("127.0.0.1", 0, [] { return std::make_shared<goodbye_at_once>("bye\n"); });
+  test_client client{"127.0.0.1", server->port()};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(client.receive_until_eof(), "bye\n");
+  ASSERT_TRUE(eventually([&] { return server->active_connections() == 0; }))
+      << "a client that never closes held its goodbye open";
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, sandbox::goodbye_linger - 100ms) << "the goodbye did not linger";
+  server->close();
 }
 
 }  // namespace

@@ -19,9 +19,20 @@ class transport;
 ///     connection_made  (data_received)*  [eof_received]  connection_lost
 ///
 /// The pause_writing() / resume_writing() pair may come at any point between
-/// the first and the last. No callback ever runs inside another one: when a
-/// callback calls transport::close(), connection_lost() comes later, from the
-/// event loop.
+/// the first and the last.
+///
+/// No callback of a connection ever runs inside another one of the same
+/// connection. What a callback sets off comes after it returns: when it
+/// calls transport::close(), connection_lost() comes later, from the event
+/// loop; when it writes past the high-water mark, pause_writing() comes as
+/// soon as it returns, before any other callback (so a protocol that writes
+/// a lot in one data_received() hears pause_writing() before the next
+/// data_received()). A write from outside any callback (a coroutine, a
+/// timer) past the mark calls pause_writing() from inside write(), as
+/// asyncio's write() always does, so that the writer's very next step (a
+/// drain(), say) already knows. (A callback of one connection that writes
+/// to another connection is outside the other's callbacks: it may hear that
+/// one's pause_writing() from inside its write().)
 class protocol {
  public:
   virtual ~protocol() = default;

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "sandbox/asio.hpp"
-#include "sandbox/event.hpp"
+#include "sandbox/connection_slot.hpp"
 #include "sandbox/protocol.hpp"
 
 #include <atomic>
@@ -17,10 +17,15 @@
 
 namespace sandbox {
 
-class transport;
+class server;
 
 namespace detail {
-struct listening_socket;  // One listening socket's accept loop (server.cpp).
+struct listening_socket;  // One listening socket's accept loop (accept_loop.hpp).
+class client_registry;    // The connections accepted and not yet ended (client_registry.hpp).
+
+/// Counts one client reset: start_server()'s handler does (streams.cpp).
+/// Plumbing between two parts of this library, not for applications.
+void count_client_reset(server& owner) noexcept;
 }  // namespace detail
 
 /// The counterpart of `asyncio.Server`, returned by create_server() and
@@ -30,14 +35,25 @@ struct listening_socket;  // One listening socket's accept loop (server.cpp).
 /// executor an executor_picker chooses.
 ///
 /// close() and wait_closed() may be called from any thread.
+///
+/// Its source is one concern a file: server.cpp (starting, the limit,
+/// closing), listening.cpp (resolve and bind), accept_loop.cpp (accepting,
+/// back-off, the reserve descriptor, the queue on close), refusal.cpp,
+/// hand_over.cpp, descriptors.cpp (RLIMIT_NOFILE), client_registry.cpp (the
+/// connections and their slots), create_server.cpp.
 class server : public std::enable_shared_from_this<server> {
  public:
   /// What the server does with each accepted socket. It runs on the server's
   /// strand; the socket already belongs to a strand of its own. `peer` is the
   /// client's address as accept() reported it: asking the socket later
-  /// (`remote_endpoint()`) fails once the client has reset.
-  using connection_handler = std::function<void(tcp::socket socket, const tcp::endpoint& peer,
-                                                const std::shared_ptr<server>& owner)>;
+  /// (`remote_endpoint()`) fails once the client has reset. `slot` counts the
+  /// connection as active until it is released or destroyed: give it to the
+  /// connection's transport, which releases it when the connection ends.
+  /// `owner` is this server, for a handler that reports to it (start_server()
+  /// counts client resets); the connection itself should not keep it.
+  using connection_handler =
+      std::function<void(tcp::socket socket, const tcp::endpoint& peer, connection_slot slot,
+                         const std::shared_ptr<server>& owner)>;
 
   /// Chooses where each accepted connection runs; the result is used as it
   /// is. Empty (the default): a new strand on the server's own io_context,
@@ -73,6 +89,9 @@ class server : public std::enable_shared_from_this<server> {
 
   /// Completes once close() was called and every connection this server
   /// accepted has ended, like `Server.wait_closed()` in Python 3.12.
+  /// Connections do not keep their server alive (each holds a
+  /// connection_slot, not the server): the wait goes on even if the server
+  /// is let go meanwhile.
   asio::awaitable<void> wait_closed();
 
   /// The bound addresses (`Server.sockets`), with the real port.
@@ -148,21 +167,10 @@ class server : public std::enable_shared_from_this<server> {
   /// Stream handlers ended by their client's reset. Counted by start_server().
   [[nodiscard]] std::size_t client_resets() const noexcept { return client_resets_.load(); }
 
-  /// Counts one client reset. Called by start_server()'s handler wrapper.
-  void count_client_reset() noexcept { client_resets_.fetch_add(1, std::memory_order_relaxed); }
-
-  /// Remembers a connection's transport for close_clients() and
-  /// abort_clients(). Called by transport::start().
-  void track(const std::shared_ptr<transport>& client);
-
-  /// Counts a connection as active (asyncio's `Server._attach`). Called by
-  /// the accept loop; the transport calls detach() when it ends.
-  void attach();
-
-  /// Counts a connection as ended (asyncio's `Server._detach`).
-  void detach();
-
  private:
+  friend void detail::count_client_reset(server& owner) noexcept;
+
+  // The accept loop (accept_loop.cpp).
   void accept_next(std::size_t index);
   asio::any_io_executor connection_executor();
   void on_accept(std::size_t index, std::error_code error, tcp::socket socket);
@@ -172,12 +180,13 @@ class server : public std::enable_shared_from_this<server> {
   void flush_accept_failures(std::size_t index, bool keep_counting);
   bool refuse_with_reserve(std::size_t index);
   void drain_and_stop_listening(std::size_t index);
-  [[nodiscard]] bool at_limit();
-  void refuse(tcp::socket socket);
-  std::vector<std::shared_ptr<transport>> live_clients();
   void do_close();
   void finish_close_if_done();
-  void wake_waiters_if_done();
+
+  // The limit (server.cpp).
+  [[nodiscard]] bool at_limit();
+  void refuse(tcp::socket socket);
+  [[nodiscard]] std::string refusal_line() const;
 
   asio::any_io_executor io_executor_;   // where new connections' strands come from
   bool single_threaded_;                 // true: connections need no strands (sandbox::run)
@@ -191,16 +200,15 @@ class server : public std::enable_shared_from_this<server> {
   std::atomic<std::size_t> client_resets_{0};
   bool stopped_listening_ = false;       // strand only: close() has drained the queues
   int reserve_fd_ = -1;                  // strand only: /dev/null, given up at EMFILE
+  // The connections accepted and not yet ended, each holding a slot in it.
+  // Shared with those slots: a connection may outlive its server.
+  std::shared_ptr<detail::client_registry> clients_;
 
-  mutable std::mutex mutex_;  // guards what follows, touched from every connection
-  std::size_t active_ = 0;
-  bool closed_ = false;
+  mutable std::mutex mutex_;  // guards what follows, set from any thread
   std::size_t max_connections_ = default_max_connections;
   std::size_t warned_for_ = 0;  // the last limit set_max_connections() warned about
   std::string refusal_ = default_refusal;
   std::size_t refused_ = 0;
-  std::vector<std::weak_ptr<transport>> clients_;  // for close_clients(); expired ones pruned
-  event closed_event_;
 };
 
 /// The counterpart of `loop.create_server(protocol_factory, host, port)`:

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "sandbox/asio.hpp"
+#include "sandbox/connection_slot.hpp"
 #include "sandbox/protocol.hpp"
 
 #include <cstddef>
@@ -14,8 +15,6 @@
 #include <system_error>
 
 namespace sandbox {
-
-class server;
 
 /// The counterpart of asyncio's socket transport: it owns one connected TCP
 /// socket, reads from it into its protocol's callbacks, and buffers what the
@@ -36,19 +35,47 @@ class server;
 /// `write(data)` leave in one `send()` call. That is one TCP segment only
 /// while the bytes fit in one (the MSS: about 1,460 bytes on Ethernet, 64 KiB
 /// on loopback); a larger send leaves as several segments, back to back.
+///
+/// **State.** A connection's life is three small state machines, one
+/// variable each (the private section says how each state is entered and
+/// left):
+///
+///     connection:  open ──close(), abort(), error──▶ closing ──▶ closed
+///                  (closed: the socket is shut and connection_lost() has run)
+///
+///     reading:                 readable
+///                  waiting ─────────────▶ delivering ──read nothing more now──▶ waiting
+///                     │ held meanwhile        │  │ held (pause_reading(),
+///                     ▼                       │  │ or a full write buffer)
+///                   held ◀────────────────────┘  ▼
+///                     └──released (posted)──▶ waiting
+///                  end of file (once delivered) or closing ──▶ done
+///
+///     writing:            write()           flush           all sent
+///                  idle ─────────▶ scheduled ─────▶ sending ────────▶ idle
+///                    │ write_eof()               │ write_eof()
+///                    │                           ▼         all sent
+///                    │                      eof_pending ─────────▶ eof_sent
+///                    └──────────────────────────────────────────▶ eof_sent
+///
+/// Reading is held for two reasons, which may hold at once: the protocol
+/// called pause_reading(), or the write buffer is above its high-water mark
+/// (see set_read_backpressure()). It goes on when neither holds.
 class transport : public std::enable_shared_from_this<transport> {
  public:
   /// asyncio's default high-water mark of a write buffer: 64 KiB.
   static constexpr std::size_t default_high_water = 64 * 1024;
 
-  /// Wraps a connected `socket` for `protocol`. `owner`, when given, is the
-  /// server that accepted it and is told when the connection ends (so that
-  /// server::wait_closed() can wait for its connections). `peer` is the
+  /// Wraps a connected `socket` for `protocol`. `slot`, when given, is the
+  /// place the accepting server keeps for this connection: the transport
+  /// holds it until the connection ends (so that server::wait_closed() can
+  /// wait for its connections) and answers close_clients() and
+  /// abort_clients() through it. `peer` is the
   /// peer's address if the caller knows it (accept() and connect() do);
   /// otherwise the socket is asked, which fails once the peer has reset.
   /// Call start() next.
   transport(tcp::socket socket, std::shared_ptr<protocol> protocol,
-            std::shared_ptr<server> owner = nullptr,
+            connection_slot slot = {},
             std::optional<tcp::endpoint> peer = std::nullopt);
 
   transport(const transport&) = delete;
@@ -112,11 +139,12 @@ class transport : public std::enable_shared_from_this<transport> {
   /// Delivers what arrived meanwhile, then goes on reading.
   void resume_reading();
 
-  /// False between pause_reading() and resume_reading(), and once closing.
+  /// False between pause_reading() and resume_reading(), once end of file
+  /// was delivered, and once closing.
   /// (Reading held by a full write buffer, see set_read_backpressure(), is
   /// not counted: that is the transport's own business, not the protocol's.)
   [[nodiscard]] bool is_reading() const noexcept {
-    return state_ == state::open && !reading_paused_ && !eof_delivered_;
+    return state_ == state::open && read_state_ != read_state::done && (holds_ & by_protocol) == 0;
   }
 
   /// The executor every callback of this connection runs on.
@@ -125,33 +153,121 @@ class transport : public std::enable_shared_from_this<transport> {
   }
 
  private:
-  enum class state { open, closing, closed };
+  // --- The state: one variable per machine (see the diagrams above) -------
 
+  /// The connection as a whole.
+  enum class state {
+    open,     // From construction. Left for closing by close(), abort() or an
+              // error (enter_closing()).
+    closing,  // Nothing more is read or accepted for writing. close() stays
+              // here until the buffer is sent; abort() and errors until the
+              // posted connection_lost() runs. Left for closed by connection_lost().
+    closed,   // The socket is closed, protocol::connection_lost() has run and
+              // the protocol is released. Final: late handlers see it and return.
+  };
+
+  /// What the read side is doing. Handled in start_read(), on_readable(),
+  /// hand_over() and enter_closing(): nowhere else.
+  enum class read_state {
+    held,        // Not reading and no wait armed: from construction to
+                 // start(), and while a hold (below) stops reading. Left for
+                 // waiting by start_read(): from start(), or posted by
+                 // release_reading() once the last hold goes.
+    waiting,     // A wait for readability is armed (start_read()). Left when
+                 // it completes: for delivering; for held, reading nothing,
+                 // if a hold came meanwhile; or (the wait ignored) for done
+                 // when the connection began closing meanwhile.
+    delivering,  // Inside on_readable(): reading into the thread's buffer and
+                 // handing the bytes to data_received(). Left for waiting
+                 // when the socket has nothing more for now; for held when the
+                 // callback (or what it wrote) held reading; for done at end
+                 // of file or when the callback closed the connection.
+    done,        // Nothing more will be read: end of file was read (entered
+                 // just before eof_received()), or the connection is closing.
+                 // Final.
+  };
+
+  /// Why reading is held: a set, since both may hold at once. Reading goes
+  /// on when neither does. Set by hold_reading(), cleared by release_reading().
+  enum hold : unsigned char {
+    by_protocol = 1,      // pause_reading(), until resume_reading().
+    by_write_buffer = 2,  // The write buffer passed its high-water mark, with
+                          // read back-pressure on: until it drains to the
+                          // low-water mark, or set_read_backpressure(false).
+  };
+
+  /// What the write side is doing. Handled in queue_written(), flush(),
+  /// write_eof(), on_write() and drained(): nowhere else.
+  enum class write_state {
+    idle,         // Nothing buffered, nothing being sent. Left by write(), for
+                  // scheduled; by write_eof(), which sends FIN at once, for eof_sent.
+    scheduled,    // This turn's writes wait in pending_ for one flush, which
+                  // comes when data_received() returns (inside the read loop)
+                  // or posted (from anywhere else). Left by flush() for
+                  // sending; by write_eof() for eof_pending (no more writes
+                  // can join the turn's, so they leave at once).
+    sending,      // An async_write of writing_ is in flight; writes meanwhile
+                  // join pending_ and leave when it completes. Left when all
+                  // is sent (drained()) for idle; by write_eof() for eof_pending.
+    eof_pending,  // As sending, after write_eof(): write() throws, and FIN
+                  // follows the last byte. Left when all is sent for eof_sent.
+    eof_sent,     // FIN sent (shutdown of our sending side). Final.
+  };
+
+  /// Whether the protocol was told to stop writing. Handled in
+  /// maybe_pause_protocol(), maybe_resume_protocol() and call_protocol().
+  enum class flow {
+    flowing,     // From construction, and after resume_writing().
+    pause_owed,  // The write buffer passed the high-water mark during a
+                 // callback: pause_writing() is called as soon as that
+                 // callback returns (call_protocol()), so that it does not
+                 // run inside it. Left for paused then.
+    paused,      // pause_writing() was called. Left for flowing, calling
+                 // resume_writing(), when the buffer drains to the low-water mark.
+  };
+
+  // Every call into the protocol goes through here: it marks the callback
+  // as running (so that what it causes waits until it returns) and then
+  // delivers a pause_writing() it made owed.
+  template <typename Call>
+  void call_protocol(Call call);
+
+  // Reading.
   void start_read();
   void on_readable(std::error_code error);
   bool hand_over(std::string_view data);  // data_received(); false: stop reading
-  void deliver(std::string_view data);
-  void deliver_held();   // What waits on resume: end of file, or the next read.
-  void deliver_later();  // deliver_held(), posted to the loop
+  void deliver_eof();
   void adapt_read_size(std::size_t last_read);
-  void schedule_write();
-  void flush_scheduled();
-  void start_write();
+  void hold_reading(hold reason) noexcept { holds_ = static_cast<unsigned char>(holds_ | reason); }
+  void release_reading(hold reason);
+
+  // Writing.
+  void queue_written();  // After bytes joined pending_: schedules the flush.
+  void flush();
+  void send_pending();
   void on_write(std::error_code error);
-  void after_drained();
+  void drained();
+  void send_eof();
+  void maybe_pause_protocol();
+  void maybe_resume_protocol();
+
+  // Ending.
+  void enter_closing();
   void fatal_error(std::error_code error);
   void post_connection_lost(std::error_code error);
   void connection_lost(std::error_code error);
-  void maybe_pause_protocol();
-  void maybe_resume_protocol();
-  [[nodiscard]] bool reading_held() const noexcept { return reading_paused_ || held_for_writes_; }
 
   tcp::socket socket_;
   std::shared_ptr<protocol> protocol_;
-  std::shared_ptr<server> owner_;
+  connection_slot slot_;  // Held until connection_lost(): counts us active.
   tcp::endpoint peer_;
   tcp::endpoint local_;
   state state_ = state::open;
+  read_state read_state_ = read_state::held;
+  unsigned char holds_ = 0;  // A set of hold values.
+  write_state write_state_ = write_state::idle;
+  flow flow_ = flow::flowing;
+  bool in_callback_ = false;    // A protocol callback is running (call_protocol()).
   std::error_code lost_error_;  // Set by fatal_error(): why the connection ends.
 
   // Reading. A connection owns no read buffer: it waits until its socket is
@@ -171,23 +287,15 @@ class transport : public std::enable_shared_from_this<transport> {
   static constexpr std::size_t min_read_size = 64 * 1024;
   static constexpr std::size_t max_read_size = 256 * 1024;
   std::size_t read_size_ = min_read_size;
-  bool held_eof_ = false;  // End of file read, not yet delivered.
-  bool read_in_flight_ = false;  // A wait for readability is pending.
-  bool reading_paused_ = false;
-  bool eof_delivered_ = false;
 
   // Writing. pending_ collects write() calls; writing_ is what the kernel is
-  // sending now. Swapping the two keeps one write in flight and no copies.
+  // sending now (empty unless a write is in flight). Swapping the two keeps
+  // one write in flight and no copies.
   std::string pending_;
   std::string writing_;
-  bool write_in_flight_ = false;
-  bool write_scheduled_ = false;  // A flush will come: posted, or when data_received() returns.
-  bool delivering_ = false;       // Inside protocol_->data_received().
-  bool eof_requested_ = false;
-  bool eof_sent_ = false;
-  bool protocol_paused_ = false;
+
+  // Settings, not state.
   bool read_backpressure_ = true;
-  bool held_for_writes_ = false;  // Reading stopped by a full write buffer (read back-pressure).
   std::size_t high_water_ = default_high_water;
   std::size_t low_water_ = default_high_water / 4;
 };
