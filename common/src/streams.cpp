@@ -66,16 +66,25 @@ class stream_protocol final : public protocol,
 
   void pause_writing() override { paused_ = true; }
 
+  // Paused, or about to be. A coroutine resumed by feed_data() runs inside
+  // data_received(), where the transport owes pause_writing() until the
+  // callback returns (protocol.hpp); drain() must see the pause at once,
+  // as after a write from anywhere else, so it also looks at the buffer.
+  [[nodiscard]] bool must_wait() const noexcept {
+    return paused_ || (transport_ != nullptr &&
+                       transport_->get_write_buffer_size() > transport_->get_write_buffer_limits().second);
+  }
+
   void resume_writing() override {
     paused_ = false;
     changed_.notify_later();
   }
 
   /// True when drain() has nothing to wait for and nothing to report.
-  [[nodiscard]] bool may_write_on() const noexcept { return !paused_ && !lost_; }
+  [[nodiscard]] bool may_write_on() const noexcept { return !must_wait() && !lost_; }
 
   asio::awaitable<void> drain() {
-    while (!lost_ && paused_) {
+    while (!lost_ && must_wait()) {
       co_await changed_.wait();
     }
     if (lost_) {
@@ -119,7 +128,7 @@ stream_writer::stream_writer(std::shared_ptr<transport> transport,
 
 void stream_writer::write(std::string_view data) { transport_->write(data); }
 
-void stream_writer::write_owned(std::string data) { transport_->write(data); }
+void stream_writer::write_owned(std::string data) { transport_->write(std::move(data)); }
 
 asio::awaitable<void> stream_writer::drain() {
   // The usual case, a write buffer under its high-water mark, returns here:
