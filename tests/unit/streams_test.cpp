@@ -2,12 +2,15 @@
 // StreamReader: the event loop is driven step by step with poll(), so each
 // test controls exactly which bytes have arrived when a read looks.
 #include "sandbox/stream_reader.hpp"
+#include "sandbox/streams.hpp"
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -342,6 +345,59 @@ TEST(StreamReaderLifetime, AReadStillWaitingWhenTheLoopIsDestroyedIsFreed) {
     // state owns the coroutine while it waits.
   }
   EXPECT_TRUE(watch.expired()) << "the waiting coroutine was leaked";
+}
+
+// --- Streams over a real connection ----------------------------------------
+
+constexpr std::size_t a_lot = 100 * 1024;  // Past the transport's 64 KiB high-water mark.
+
+// The server's side: one byte in, then a lot out; notes the write buffer
+// when drain() returns.
+asio::awaitable<void> answer_with_a_lot(stream_reader reader, sandbox::stream_writer writer,
+                                        std::size_t& buffered_after_drain) {
+  (void)co_await reader.read(1);  // Resumed by feed_data(), inside data_received().
+  writer.write(std::string(a_lot, 'x'));
+  co_await writer.drain();
+  buffered_after_drain = writer.get_transport().get_write_buffer_size();
+}
+
+asio::awaitable<std::size_t> ask_for_a_lot(std::uint16_t port) {
+  auto [reader, writer] = co_await sandbox::open_connection("127.0.0.1", port);
+  writer.write("?");
+  const std::string answer = co_await reader.readexactly(a_lot);
+  writer.close();
+  co_return answer.size();
+}
+
+TEST(Streams, DrainAfterAWritePastTheHighWaterMarkWaitsEvenInsideDataReceived) {
+  asio::io_context loop;
+  std::size_t buffered_after_drain = std::numeric_limits<std::size_t>::max();
+  std::size_t received = 0;
+  bool done = false;
+  asio::co_spawn(
+      loop,
+      [&]() -> asio::awaitable<void> {
+        auto server = co_await sandbox::start_server(
+            [&](stream_reader reader, sandbox::stream_writer writer) {
+              return answer_with_a_lot(std::move(reader), std::move(writer),
+                                       buffered_after_drain);
+            },
+            "127.0.0.1", 0);
+        received = co_await ask_for_a_lot(server->port());
+        server->close();
+      },
+      [&](const std::exception_ptr& failure) {
+        EXPECT_FALSE(failure) << "the exchange failed";
+        done = true;
+      });
+  for (int turn = 0; turn < 100 && !done; ++turn) {
+    loop.run_for(std::chrono::milliseconds{100});
+  }
+  ASSERT_TRUE(done) << "the exchange never finished";
+  EXPECT_EQ(received, a_lot);
+  // Waited for the buffer to drain to its low-water mark (16 KiB), rather
+  // than returning with all 100 KiB still buffered.
+  EXPECT_LE(buffered_after_drain, 16U * 1024);
 }
 
 }  // namespace
