@@ -589,6 +589,10 @@ def main() -> int:
                         help="most seconds a server is warmed before being measured anyway")
     parser.add_argument("--cases", default=",".join(c.name for c in CASES))
     parser.add_argument("--servers", default="", help="comma-separated names (default: all)")
+    parser.add_argument("--extra-server", action="append", default=[], metavar="NAME=PROGRAM",
+                        help="also measure PROGRAM (run with no arguments, echoing as chapter "
+                             "02 does) under NAME, e.g. a chapter 02 built from another "
+                             "commit, side by side with the others; may be repeated")
     parser.add_argument("--quick", action="store_true",
                         help="one short round into a temporary folder; the page is left alone")
     parser.add_argument("--check-page", action="store_true",
@@ -636,6 +640,11 @@ def main() -> int:
     if args.servers:
         wanted = set(args.servers.split(",")) | {BASELINE}
         servers = [s for s in servers if s.name in wanted]
+    for extra in args.extra_server:
+        name, _, program = extra.partition("=")
+        if not name or not program:
+            parser.error(f"--extra-server wants NAME=PROGRAM, not {extra!r}")
+        servers.append(Server(name, f"{name} ({program})", [program]))
     cores = (0, 1) if (os.cpu_count() or 1) >= 2 and shutil.which("taskset") else (None, None)
     args.out.mkdir(parents=True, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="asio-sandbox-bench-logs-"))

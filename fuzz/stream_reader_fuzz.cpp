@@ -17,7 +17,7 @@
 // unexpected exception aborts, and libFuzzer saves the input.
 //
 // Build and run: ./scripts/sandbox.sh fuzz (clang, Debian's libclang-rt-14-dev).
-#include "sandbox/streams.hpp"
+#include "sandbox/stream_reader.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -93,6 +93,41 @@ void read_8192(benchmark::State& state) {
 }
 BENCHMARK(read_8192);
 
+// Chapter 02's echo without the network: a coroutine waits in read(8192);
+// a handler on the same loop feeds it 1 KiB, as the transport's
+// data_received() does; the read wakes up, takes it, and waits again. Per
+// iteration: one wait, one wake-up, one read (and the post of the feeding
+// handler, the same for any reader).
+asio::awaitable<void> count_reads(sandbox::stream_reader reader, std::size_t& reads) {
+  for (;;) {
+    const std::string block = co_await reader.read(8192);
+    if (block.empty()) {
+      co_return;
+    }
+    ++reads;
+  }
+}
+
+void wake_up_and_read(benchmark::State& state) {
+  asio::io_context context{1};
+  sandbox::stream_reader reader{context.get_executor()};
+  std::size_t reads = 0;
+  asio::co_spawn(context, count_reads(reader, reads), asio::detached);
+  context.poll();  // The read is waiting.
+  const std::string message(1024, 'x');
+  for (auto _ : state) {
+    asio::post(context, [&] { reader.feed_data(message); });
+    context.poll();  // Until the read waits again.
+  }
+  reader.feed_eof();
+  context.run();
+  if (reads != static_cast<std::size_t>(state.iterations())) {
+    state.SkipWithError("a piece was not read");
+  }
+  count_bytes(state, message.size());
+}
+BENCHMARK(wake_up_and_read);
+
 // bytes_repr() of 1 KiB: printable text (copied through) and binary
 // (every byte escaped as \xNN), the two ends of its cost.
 void bytes_repr_text(benchmark::State& state) {

@@ -27,14 +27,16 @@ asio::awaitable<void> client_connected_handler(sandbox::stream_reader reader,
   for (;;) {
     // Whatever has arrived, up to 8192 bytes. TCP has no messages: one
     // read may return part of what the client sent, or several sends.
-    const std::string data = co_await reader.read(8192);
+    std::string data = co_await reader.read(8192);
     if (data.empty()) {
       break;  // End of file: the client closed its side.
     }
     if (!quiet) {
       sandbox::println(sandbox::bytes_repr(data));
     }
-    writer.write(data);
+    // std::move: the bytes are ours and we are done with them, so the
+    // writer may send them from this very string instead of copying them.
+    writer.write(std::move(data));
     // The lesson never waits for its writes. drain() does: if this client
     // sends faster than it reads, we stop reading from it instead of
     // buffering its echo without bound.

@@ -1,277 +1,15 @@
 /// \file
-/// \brief How the streams work: the reader's buffer and its waits
-/// (`readline()`, `readuntil()`), `feed_data()` and flow control, the writer's
-/// `drain()`.
+/// \brief How streams sit on a transport: the stream protocol that feeds the
+/// reader and tells the writer when to wait (`drain()`), the writer, and
+/// `start_server()` / `open_connection()`. The reader is in stream_reader.cpp.
 #include "sandbox/streams.hpp"
 
 #include "sandbox/address.hpp"
 #include "sandbox/connect.hpp"
 #include "sandbox/console.hpp"
-
-#include <algorithm>
-#include <limits>
+#include "sandbox/waiter.hpp"
 
 namespace sandbox {
-
-// --- Errors ----------------------------------------------------------------
-
-namespace {
-
-std::string incomplete_message(std::size_t got, std::optional<std::size_t> expected) {
-  std::string message = std::to_string(got) + " bytes read on a total of ";
-  message += expected ? std::to_string(*expected) + " expected bytes" : "undefined expected bytes";
-  return message;  // asyncio's wording, so the two consoles match.
-}
-
-// A timer that never expires is the classic Asio "condition variable" for
-// coroutines on one strand: a waiter awaits it, and cancel() wakes every
-// waiter. Nothing else needs locking, because everything that touches the
-// stream runs on the connection's strand.
-asio::steady_timer make_waiter(const asio::any_io_executor& executor) {
-  return asio::steady_timer{executor, asio::steady_timer::time_point::max()};
-}
-
-asio::awaitable<void> wait_on(asio::steady_timer& waiter) {
-  // Cancellation is the wake-up, so its "error" is expected.
-  [[maybe_unused]] auto [error] = co_await waiter.async_wait(as_tuple_awaitable);
-}
-
-}  // namespace
-
-incomplete_read_error::incomplete_read_error(std::string partial,
-                                             std::optional<std::size_t> expected)
-    : std::runtime_error{incomplete_message(partial.size(), expected)},
-      partial_{std::move(partial)},
-      expected_{expected} {}
-
-limit_overrun_error::limit_overrun_error(const std::string& message, std::size_t consumed)
-    : std::runtime_error{message}, consumed_{consumed} {}
-
-// --- stream_reader ---------------------------------------------------------
-
-struct stream_reader::state {
-  state(const asio::any_io_executor& executor, std::size_t buffer_limit)
-      : limit{buffer_limit}, waiter{make_waiter(executor)} {}
-
-  // The buffer is data[begin..]: consuming from the front only moves begin,
-  // so reading many short lines does not shift the whole buffer each time.
-  std::string data;
-  static constexpr std::size_t kept_capacity = 4 * 1024;  // See take().
-  std::size_t begin = 0;
-  bool eof = false;
-  std::error_code error;
-  std::size_t limit;
-  asio::steady_timer waiter;
-  bool waiting = false;
-  std::weak_ptr<sandbox::transport> source;  // The transport feeding us, for flow control.
-  bool transport_paused = false;
-
-  [[nodiscard]] std::string_view buffered() const noexcept {
-    return std::string_view{data}.substr(begin);
-  }
-
-  std::string take(std::size_t count) {
-    std::string out{buffered().substr(0, count)};
-    begin += out.size();
-    if (begin == data.size()) {
-      // Emptied. clear() alone would keep the capacity: a connection that
-      // once sent a 64 KiB line would hold 64 KiB for the rest of its life,
-      // idle or not. A small buffer is kept (the next short line needs no
-      // allocation); a large one goes back to the allocator.
-      if (data.capacity() > kept_capacity) {
-        std::string{}.swap(data);
-      } else {
-        data.clear();
-      }
-      begin = 0;
-    } else if (begin > data.size() / 2) {
-      data.erase(0, begin);  // Compact now and then; amortised O(1) per byte.
-      begin = 0;
-    }
-    maybe_resume_transport();
-    return out;
-  }
-
-  void wake() {
-    if (waiting) {
-      waiter.cancel();
-    }
-  }
-
-  void maybe_resume_transport() {
-    if (transport_paused && buffered().size() <= limit) {
-      transport_paused = false;
-      if (auto t = source.lock()) {
-        t->resume_reading();
-      }
-    }
-  }
-
-  void throw_if_failed() const {
-    if (error) {
-      throw std::system_error{error, "connection lost"};
-    }
-  }
-
-  // asyncio's _wait_for_data(): at most one coroutine may wait for data.
-  asio::awaitable<void> wait_for_data(std::string_view caller) {
-    if (waiting) {
-      throw std::logic_error{std::string{caller} +
-                             "() called while another coroutine is already waiting for "
-                             "incoming data"};
-    }
-    // Asked for more than is buffered: a paused transport must deliver
-    // again, or we would wait forever.
-    if (transport_paused) {
-      transport_paused = false;
-      if (auto t = source.lock()) {
-        t->resume_reading();
-      }
-    }
-    waiting = true;
-    co_await wait_on(waiter);
-    waiting = false;
-  }
-};
-
-stream_reader::stream_reader(const asio::any_io_executor& executor, std::size_t limit)
-    : state_{std::make_shared<state>(executor, limit)} {
-  if (limit == 0) {
-    throw std::invalid_argument{"stream_reader limit must be positive"};
-  }
-}
-
-void stream_reader::feed_data(std::string_view data) {
-  if (data.empty()) {
-    return;
-  }
-  state_->data += data;
-  state_->wake();
-  // Above twice the limit, stop the transport: the kernel buffers fill and
-  // TCP makes the sender wait. (asyncio's StreamReader does the same.)
-  if (!state_->transport_paused && state_->buffered().size() > 2 * state_->limit) {
-    if (auto t = state_->source.lock()) {
-      t->pause_reading();
-      state_->transport_paused = true;
-    }
-  }
-}
-
-void stream_reader::feed_eof() {
-  state_->eof = true;
-  state_->wake();
-}
-
-void stream_reader::set_exception(std::error_code error) {
-  state_->error = error;
-  state_->wake();
-}
-
-void stream_reader::set_transport(std::weak_ptr<transport> transport) {
-  state_->source = std::move(transport);
-}
-
-bool stream_reader::at_eof() const noexcept {
-  return state_->eof && state_->buffered().empty();
-}
-
-std::size_t stream_reader::limit() const noexcept { return state_->limit; }
-
-asio::awaitable<std::string> stream_reader::read(std::size_t max_bytes) {
-  // Keep the state alive across suspensions even if the caller drops its
-  // copy of the handle meanwhile.
-  const auto s = state_;
-  s->throw_if_failed();
-  if (max_bytes == 0) {
-    co_return std::string{};
-  }
-  while (s->buffered().empty() && !s->eof) {
-    co_await s->wait_for_data("read");
-    s->throw_if_failed();
-  }
-  co_return s->take(max_bytes);
-}
-
-asio::awaitable<std::string> stream_reader::read() {
-  // asyncio reads limit-sized blocks until an empty one: end of file.
-  std::string all;
-  for (;;) {
-    std::string block = co_await read(limit());
-    if (block.empty()) {
-      co_return all;
-    }
-    all += block;
-  }
-}
-
-asio::awaitable<std::string> stream_reader::readline() {
-  constexpr std::string_view separator = "\n";
-  std::optional<limit_overrun_error> overrun;
-  try {
-    co_return co_await readuntil(separator);
-  } catch (const incomplete_read_error& error) {
-    co_return error.partial();  // The last line of a stream may lack "\n".
-  } catch (const limit_overrun_error& error) {
-    overrun = error;  // (No co_await is allowed inside a handler.)
-  }
-  // Too long: drop the line (through its "\n" if it arrived), so that the
-  // next readline() starts afresh, then report it.
-  const auto s = state_;
-  if (s->buffered().substr(overrun->consumed()).starts_with(separator)) {
-    s->take(overrun->consumed() + separator.size());
-  } else {
-    s->take(s->buffered().size());
-  }
-  throw *overrun;
-}
-
-asio::awaitable<std::string> stream_reader::readuntil(std::string_view separator) {
-  if (separator.empty()) {
-    throw std::invalid_argument{"readuntil() separator must not be empty"};
-  }
-  const auto s = state_;
-  s->throw_if_failed();
-  // `offset` is where the next search starts: bytes before it were searched
-  // already, so a separator split across two arrivals is still found, and
-  // each byte is examined about once.
-  std::size_t offset = 0;
-  std::size_t found = std::string_view::npos;
-  for (;;) {
-    const std::string_view buffered = s->buffered();
-    if (buffered.size() >= offset + separator.size()) {
-      found = buffered.find(separator, offset);
-      if (found != std::string_view::npos) {
-        break;
-      }
-      offset = buffered.size() + 1 - separator.size();
-      if (offset > s->limit) {
-        throw limit_overrun_error{"Separator is not found, and chunk exceed the limit", offset};
-      }
-    }
-    if (s->eof) {
-      throw incomplete_read_error{s->take(buffered.size()), std::nullopt};
-    }
-    co_await s->wait_for_data("readuntil");
-    s->throw_if_failed();
-  }
-  if (found > s->limit) {
-    throw limit_overrun_error{"Separator is found, but chunk is longer than limit", found};
-  }
-  co_return s->take(found + separator.size());
-}
-
-asio::awaitable<std::string> stream_reader::readexactly(std::size_t count) {
-  const auto s = state_;
-  s->throw_if_failed();
-  while (s->buffered().size() < count) {
-    if (s->eof) {
-      throw incomplete_read_error{s->take(s->buffered().size()), count};
-    }
-    co_await s->wait_for_data("readexactly");
-    s->throw_if_failed();
-  }
-  co_return s->take(count);
-}
 
 // --- The protocol under the streams ----------------------------------------
 
@@ -279,15 +17,36 @@ namespace detail {
 
 /// asyncio's StreamReaderProtocol: feeds the reader from the transport's
 /// callbacks and tells the writer when it may write on and when it is over.
-class stream_protocol final : public protocol {
+/// It is also what the reader pauses when its buffer is full
+/// (reading_control): that keeps the reader free of transports.
+class stream_protocol final : public protocol,
+                              public reading_control,
+                              public std::enable_shared_from_this<stream_protocol> {
  public:
   stream_protocol(const asio::any_io_executor& executor, std::size_t limit)
-      : reader_{executor, limit}, changed_{make_waiter(executor)} {}
+      : reader_{executor, limit}, changed_{executor} {}
 
   stream_reader& reader() noexcept { return reader_; }
 
-  void connection_made(transport& t) override { reader_.set_transport(t.weak_from_this()); }
+  void connection_made(transport& t) override {
+    transport_ = &t;
+    reader_.set_transport(std::weak_ptr<reading_control>{shared_from_this()});
+  }
+
   void data_received(std::string_view data) override { reader_.feed_data(data); }
+
+  // The reader's flow control goes to the transport while there is one.
+  void pause_reading() override {
+    if (transport_ != nullptr) {
+      transport_->pause_reading();
+    }
+  }
+
+  void resume_reading() override {
+    if (transport_ != nullptr) {
+      transport_->resume_reading();
+    }
+  }
 
   bool eof_received() override {
     reader_.feed_eof();
@@ -295,6 +54,7 @@ class stream_protocol final : public protocol {
   }
 
   void connection_lost(std::error_code error) override {
+    transport_ = nullptr;  // Valid until this returns: not to be used after.
     if (error) {
       reader_.set_exception(error);
     } else {
@@ -302,19 +62,31 @@ class stream_protocol final : public protocol {
     }
     error_ = error;
     lost_ = true;
-    changed_.cancel();
+    changed_.notify_later();
   }
 
   void pause_writing() override { paused_ = true; }
 
-  void resume_writing() override {
-    paused_ = false;
-    changed_.cancel();
+  // Paused, or about to be. A coroutine resumed by feed_data() runs inside
+  // data_received(), where the transport owes pause_writing() until the
+  // callback returns (protocol.hpp); drain() must see the pause at once,
+  // as after a write from anywhere else, so it also looks at the buffer.
+  [[nodiscard]] bool must_wait() const noexcept {
+    return paused_ || (transport_ != nullptr &&
+                       transport_->get_write_buffer_size() > transport_->get_write_buffer_limits().second);
   }
 
+  void resume_writing() override {
+    paused_ = false;
+    changed_.notify_later();
+  }
+
+  /// True when drain() has nothing to wait for and nothing to report.
+  [[nodiscard]] bool may_write_on() const noexcept { return !must_wait() && !lost_; }
+
   asio::awaitable<void> drain() {
-    while (!lost_ && paused_) {
-      co_await wait_on(changed_);
+    while (!lost_ && must_wait()) {
+      co_await changed_.wait();
     }
     if (lost_) {
       // As asyncio's drain(): writing to a connection that is gone fails.
@@ -325,7 +97,7 @@ class stream_protocol final : public protocol {
 
   asio::awaitable<void> wait_closed() {
     while (!lost_) {
-      co_await wait_on(changed_);
+      co_await changed_.wait();
     }
     if (error_) {
       throw std::system_error{error_, "connection lost"};
@@ -334,11 +106,14 @@ class stream_protocol final : public protocol {
 
  private:
   stream_reader reader_;
+  transport* transport_ = nullptr;  // From connection_made() to connection_lost().
   // Wakes drain() and wait_closed() when writing resumes or the connection
-  // is lost. One timer serves both (each waiter checks its own condition
-  // and waits again if it is not met): a timer is 120 bytes, and every
-  // connection has one of these.
-  asio::steady_timer changed_;
+  // is lost. One waiter serves both (each coroutine checks its own
+  // condition and waits again if it is not met). They resume from the
+  // loop, not inside the transport's callback: these are rare events, and
+  // a coroutine resumed inside connection_lost() would run while the
+  // transport is halfway through its ending.
+  waiter changed_;
   bool paused_ = false;
   bool lost_ = false;
   std::error_code error_;
@@ -354,8 +129,16 @@ stream_writer::stream_writer(std::shared_ptr<transport> transport,
 
 void stream_writer::write(std::string_view data) { transport_->write(data); }
 
+void stream_writer::write_owned(std::string data) { transport_->write(std::move(data)); }
+
 asio::awaitable<void> stream_writer::drain() {
-  const auto stream = stream_;
+  // The usual case, a write buffer under its high-water mark, returns here:
+  // an echo calls drain() after every write, and the inner coroutine would
+  // cost a frame and a reference count for nothing.
+  if (stream_->may_write_on()) {
+    co_return;
+  }
+  const auto stream = stream_;  // Kept alive while we wait, whatever the caller does.
   co_await stream->drain();
 }
 

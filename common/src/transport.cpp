@@ -328,14 +328,29 @@ void transport::set_write_buffer_limits(std::size_t high, std::size_t low) {
   maybe_pause_protocol();
 }
 
-void transport::write(std::string_view data) {
+bool transport::accepts_write(std::size_t size) const {
   if (write_state_ == write_state::eof_pending || write_state_ == write_state::eof_sent) {
     throw std::logic_error{"transport::write() after write_eof()"};
   }
-  if (state_ != state::open || data.empty()) {
+  return state_ == state::open && size > 0;
+}
+
+void transport::write(std::string_view data) {
+  if (accepts_write(data.size())) {
+    pending_ += data;
+    queue_written();
+  }
+}
+
+void transport::write_owned(std::string data) {
+  if (!accepts_write(data.size())) {
     return;
   }
-  pending_ += data;
+  if (pending_.empty()) {
+    pending_ = std::move(data);  // The string becomes the buffer: no copy.
+  } else {
+    pending_ += data;
+  }
   queue_written();
 }
 

@@ -1,11 +1,16 @@
 // stream_reader framing, fed by hand as asyncio's own tests feed a
 // StreamReader: the event loop is driven step by step with poll(), so each
 // test controls exactly which bytes have arrived when a read looks.
+#include "sandbox/stream_reader.hpp"
 #include "sandbox/streams.hpp"
 
+#include <asio/experimental/awaitable_operators.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
 #include <exception>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -240,6 +245,159 @@ TEST_F(StreamReader, AConnectionErrorFailsTheWaitingRead) {
 
 TEST_F(StreamReader, EmptySeparatorIsRejected) {
   EXPECT_THROW((void)now(reader_.readuntil("")), std::invalid_argument);
+}
+
+TEST_F(StreamReader, DataFedOnTheReadsExecutorResumesTheReadBeforeFeedDataReturns) {
+  std::string got;
+  asio::co_spawn(
+      loop_, [&]() -> asio::awaitable<void> { got = co_await reader_.read(8192); },
+      asio::detached);
+  settle();
+  // As the transport feeds it: from a handler on the loop the read runs on.
+  std::string seen_when_feed_data_returned;
+  asio::post(loop_, [&] {
+    reader_.feed_data("ab");
+    seen_when_feed_data_returned = got;
+  });
+  settle();
+  EXPECT_EQ(seen_when_feed_data_returned, "ab");
+}
+
+TEST_F(StreamReader, DataFedFromElsewhereResumesTheReadFromTheLoop) {
+  const auto result = start(reader_.read(8192));
+  reader_.feed_data("ab");  // From the test's body, outside the loop.
+  EXPECT_FALSE(result->done);
+  settle();
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), "ab");
+}
+
+// A read raced against a timer, as chapter 07 races drain() against a
+// deadline: `||` cancels whichever loses.
+asio::awaitable<std::string> read_or_time_out(stream_reader reader, asio::steady_timer& timer) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto winner = co_await (reader.read(10) || timer.async_wait(asio::use_awaitable));
+  co_return winner.index() == 0 ? "read" : "timed out";
+}
+
+TEST_F(StreamReader, AWaitingReadIsCancelledLikeAnyAsioOperation) {
+  asio::steady_timer timer{loop_, std::chrono::milliseconds{1}};
+  const auto result = start(read_or_time_out(reader_, timer));
+  loop_.restart();
+  loop_.run_for(std::chrono::seconds{2});  // Returns early once nothing is left to do.
+  ASSERT_TRUE(result->done) << "the cancelled read never finished";
+  EXPECT_EQ(result->get(), "timed out");
+  feed("x");  // The reader is still usable.
+  EXPECT_EQ(now(reader_.read(10)), "x");
+}
+
+// Stands for the transport: counts what the reader asks of it.
+struct recording_source final : sandbox::reading_control {
+  int pauses = 0;
+  int resumes = 0;
+  void pause_reading() override { ++pauses; }
+  void resume_reading() override { ++resumes; }
+};
+
+TEST_F(StreamReader, MoreThanTwiceTheLimitPausesTheSourceUntilReadsBringItToTheLimit) {
+  const auto source = std::make_shared<recording_source>();
+  reader_.set_transport(source);
+  feed(std::string(32, 'x'));  // Twice the limit (16): not above it yet.
+  EXPECT_EQ(source->pauses, 0);
+  feed("y");
+  EXPECT_EQ(source->pauses, 1);
+  feed("z");  // Paused already: not asked again.
+  EXPECT_EQ(source->pauses, 1);
+  EXPECT_EQ(now(reader_.read(10)).size(), 10U);  // 24 left: still above the limit.
+  EXPECT_EQ(source->resumes, 0);
+  EXPECT_EQ(now(reader_.read(8)).size(), 8U);  // 16 left: the limit.
+  EXPECT_EQ(source->resumes, 1);
+}
+
+TEST_F(StreamReader, AReadWantingMoreThanIsBufferedResumesAPausedSource) {
+  const auto source = std::make_shared<recording_source>();
+  reader_.set_transport(source);
+  feed(std::string(33, 'x'));
+  ASSERT_EQ(source->pauses, 1);
+  const auto result = start(reader_.readexactly(40));
+  EXPECT_FALSE(result->done);
+  EXPECT_EQ(source->resumes, 1);  // Or it would wait for ever.
+  feed(std::string(7, 'y'));
+  ASSERT_TRUE(result->done);
+  EXPECT_EQ(result->get(), std::string(33, 'x') + std::string(7, 'y'));
+}
+
+TEST(StreamReaderLifetime, AReadStillWaitingWhenTheLoopIsDestroyedIsFreed) {
+  auto owned_by_the_coroutine = std::make_shared<int>(0);
+  const std::weak_ptr<int> watch = owned_by_the_coroutine;
+  {
+    asio::io_context loop;
+    stream_reader reader{loop.get_executor()};
+    asio::co_spawn(
+        loop,
+        [reader, held = std::move(owned_by_the_coroutine)]() mutable -> asio::awaitable<void> {
+          (void)co_await reader.read(1);
+        },
+        asio::detached);
+    loop.poll();
+    // The read waits for ever. The reader handle goes first, then the loop:
+    // only the suspended coroutine still owns the reader's state, and the
+    // state owns the coroutine while it waits.
+  }
+  EXPECT_TRUE(watch.expired()) << "the waiting coroutine was leaked";
+}
+
+// --- Streams over a real connection ----------------------------------------
+
+constexpr std::size_t a_lot = 100 * 1024;  // Past the transport's 64 KiB high-water mark.
+
+// The server's side: one byte in, then a lot out; notes the write buffer
+// when drain() returns.
+asio::awaitable<void> answer_with_a_lot(stream_reader reader, sandbox::stream_writer writer,
+                                        std::size_t& buffered_after_drain) {
+  (void)co_await reader.read(1);  // Resumed by feed_data(), inside data_received().
+  writer.write(std::string(a_lot, 'x'));
+  co_await writer.drain();
+  buffered_after_drain = writer.get_transport().get_write_buffer_size();
+}
+
+asio::awaitable<std::size_t> ask_for_a_lot(std::uint16_t port) {
+  auto [reader, writer] = co_await sandbox::open_connection("127.0.0.1", port);
+  writer.write("?");
+  const std::string answer = co_await reader.readexactly(a_lot);
+  writer.close();
+  co_return answer.size();
+}
+
+TEST(Streams, DrainAfterAWritePastTheHighWaterMarkWaitsEvenInsideDataReceived) {
+  asio::io_context loop;
+  std::size_t buffered_after_drain = std::numeric_limits<std::size_t>::max();
+  std::size_t received = 0;
+  bool done = false;
+  asio::co_spawn(
+      loop,
+      [&]() -> asio::awaitable<void> {
+        auto server = co_await sandbox::start_server(
+            [&](stream_reader reader, sandbox::stream_writer writer) {
+              return answer_with_a_lot(std::move(reader), std::move(writer),
+                                       buffered_after_drain);
+            },
+            "127.0.0.1", 0);
+        received = co_await ask_for_a_lot(server->port());
+        server->close();
+      },
+      [&](const std::exception_ptr& failure) {
+        EXPECT_FALSE(failure) << "the exchange failed";
+        done = true;
+      });
+  for (int turn = 0; turn < 100 && !done; ++turn) {
+    loop.run_for(std::chrono::milliseconds{100});
+  }
+  ASSERT_TRUE(done) << "the exchange never finished";
+  EXPECT_EQ(received, a_lot);
+  // Waited for the buffer to drain to its low-water mark (16 KiB), rather
+  // than returning with all 100 KiB still buffered.
+  EXPECT_LE(buffered_after_drain, 16U * 1024);
 }
 
 }  // namespace

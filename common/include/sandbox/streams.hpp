@@ -1,134 +1,34 @@
 /// \file
-/// \brief asyncio streams as C++20 coroutines: `StreamReader`, `StreamWriter`,
-/// `start_server()` and `open_connection()`.
+/// \brief asyncio streams as C++20 coroutines over a transport: `StreamWriter`,
+/// `start_server()` and `open_connection()`, with the `StreamReader` of
+/// stream_reader.hpp.
 ///
 /// As in asyncio, streams are a layer over the protocol/transport one: a
 /// stream protocol collects what its transport receives into the reader's
 /// buffer, and the writer forwards to the transport. The chapters that use
-/// streams never see that machinery, but it is all in streams.cpp.
+/// streams never see that machinery, but it is all in streams.cpp; the
+/// reader itself, which needs no network, is in stream_reader.cpp.
 #pragma once
 
 #include "sandbox/asio.hpp"
 #include "sandbox/server.hpp"
+#include "sandbox/stream_reader.hpp"
 #include "sandbox/transport.hpp"
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
 namespace sandbox {
 
-/// asyncio's default stream buffer limit, 64 KiB: the longest line (or
-/// readuntil() chunk) a reader accepts.
-inline constexpr std::size_t default_stream_limit = 64 * 1024;
-
-/// `asyncio.IncompleteReadError`: the stream ended before a read could be
-/// completed. partial() holds what had arrived; it is removed from the stream.
-class incomplete_read_error : public std::runtime_error {
- public:
-  /// `expected` is the number of bytes wanted, or empty when reading up to a
-  /// separator.
-  incomplete_read_error(std::string partial, std::optional<std::size_t> expected);
-
-  /// The bytes read before the end of the stream.
-  [[nodiscard]] const std::string& partial() const noexcept { return partial_; }
-  /// The total wanted by readexactly(); empty for readuntil().
-  [[nodiscard]] std::optional<std::size_t> expected() const noexcept { return expected_; }
-
- private:
-  std::string partial_;
-  std::optional<std::size_t> expected_;
-};
-
-/// `asyncio.LimitOverrunError`: no separator within the reader's limit.
-class limit_overrun_error : public std::runtime_error {
- public:
-  /// `consumed` is how many bytes the caller may skip to make progress.
-  limit_overrun_error(const std::string& message, std::size_t consumed);
-
-  /// Bytes that can be skipped (asyncio's `consumed`).
-  [[nodiscard]] std::size_t consumed() const noexcept { return consumed_; }
-
- private:
-  std::size_t consumed_;
-};
-
 namespace detail {
 class stream_protocol;
 }
-
-/// The counterpart of `asyncio.StreamReader`: coroutines that wait for the
-/// bytes you ask for.
-///
-/// A reader is a cheap handle: copies share one buffer. Use it from the
-/// connection's executor (its coroutine), and let one coroutine at a time
-/// wait on it. Every read returns a `std::string` of bytes; an empty string
-/// from read() means end of file.
-///
-/// As in asyncio, a reader is fed from outside: start_server() and
-/// open_connection() connect it to a transport, and tests may call
-/// feed_data() and feed_eof() themselves.
-class stream_reader {
- public:
-  /// A handle to no stream, to be assigned later (Asio needs result types
-  /// of coroutines to be default-constructible). Using it is an error.
-  stream_reader() = default;
-
-  /// An empty reader whose waits run on `executor`, holding at most about
-  /// `limit` bytes before it asks its transport to pause.
-  explicit stream_reader(const asio::any_io_executor& executor,
-                         std::size_t limit = default_stream_limit);
-
-  /// Up to `max_bytes` bytes: what is buffered, or else whatever arrives
-  /// next. Returns `""` only at end of file (or when `max_bytes` is 0).
-  asio::awaitable<std::string> read(std::size_t max_bytes);
-
-  /// Everything up to end of file (`read()` / `read(-1)` in asyncio).
-  asio::awaitable<std::string> read();
-
-  /// One line, with its `\n`. At end of file, returns what is left (maybe
-  /// without `\n`, maybe `""`). A line longer than limit() throws
-  /// limit_overrun_error, after discarding it (asyncio raises ValueError).
-  asio::awaitable<std::string> readline();
-
-  /// Bytes up to and including `separator`. Throws incomplete_read_error at
-  /// end of file, and limit_overrun_error when the separator is not within
-  /// limit() bytes; the data then stays in the buffer.
-  asio::awaitable<std::string> readuntil(std::string_view separator = "\n");
-
-  /// Exactly `count` bytes, or incomplete_read_error at end of file.
-  asio::awaitable<std::string> readexactly(std::size_t count);
-
-  /// True once end of file was seen and the buffer is empty.
-  [[nodiscard]] bool at_eof() const noexcept;
-
-  /// The buffer limit.
-  [[nodiscard]] std::size_t limit() const noexcept;
-
-  /// Appends received bytes and wakes a waiting read. Once the buffer holds
-  /// more than twice limit(), the transport (if any) is paused until reads
-  /// bring it back under limit().
-  void feed_data(std::string_view data);
-
-  /// Marks end of file and wakes a waiting read.
-  void feed_eof();
-
-  /// Makes every later read throw std::system_error with `error`.
-  void set_exception(std::error_code error);
-
-  /// The transport to pause and resume for flow control.
-  void set_transport(std::weak_ptr<transport> transport);
-
- private:
-  struct state;
-  std::shared_ptr<state> state_;
-};
 
 /// The counterpart of `asyncio.StreamWriter`: writes go to the transport's
 /// buffer at once; drain() waits, once that buffer has passed its high-water
@@ -137,6 +37,16 @@ class stream_writer {
  public:
   /// Buffers `data` for sending (does not wait; see drain()).
   void write(std::string_view data);
+
+  /// The same for a string the caller gives away (`write(std::move(data))`,
+  /// as an echo does): when nothing else waits to be sent, its bytes are
+  /// sent from where they are, without a copy. (A template only so that it
+  /// takes nothing but a `std::string` rvalue: `write("text")` would
+  /// otherwise be ambiguous between the two.)
+  template <std::same_as<std::string> String>
+  void write(String&& data) {
+    write_owned(std::move(data));
+  }
 
   /// Returns at once unless the write buffer has risen above its high-water
   /// mark (the transport paused writing, see protocol::pause_writing());
@@ -176,6 +86,8 @@ class stream_writer {
                 std::shared_ptr<detail::stream_protocol> stream);
 
  private:
+  void write_owned(std::string data);
+
   std::shared_ptr<transport> transport_;
   std::shared_ptr<detail::stream_protocol> stream_;
 };

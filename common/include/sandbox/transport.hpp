@@ -7,12 +7,14 @@
 #include "sandbox/connection_slot.hpp"
 #include "sandbox/protocol.hpp"
 
+#include <concepts>
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace sandbox {
 
@@ -91,6 +93,15 @@ class transport : public std::enable_shared_from_this<transport> {
   /// asyncio does after close(). Throws std::logic_error after write_eof().
   void write(std::string_view data);
 
+  /// The same for a string the caller gives away (`write(std::move(s))`):
+  /// when nothing else is buffered the string becomes the buffer, and its
+  /// bytes are sent without a copy. (A template only so that it takes
+  /// nothing but a `std::string` rvalue: `write("text")` stays unambiguous.)
+  template <std::same_as<std::string> String>
+  void write(String&& data) {
+    write_owned(std::move(data));
+  }
+
   /// Sends FIN once the buffered data is out: the peer reads end of file but
   /// can still send to us (a half-close).
   void write_eof();
@@ -123,6 +134,12 @@ class transport : public std::enable_shared_from_this<transport> {
   /// called; when it drains to `low` or below, protocol::resume_writing().
   /// asyncio's defaults are 64 KiB and a quarter of that.
   void set_write_buffer_limits(std::size_t high, std::size_t low);
+
+  /// The marks set_write_buffer_limits() set, as asyncio's
+  /// `get_write_buffer_limits()`: `{low, high}`.
+  [[nodiscard]] std::pair<std::size_t, std::size_t> get_write_buffer_limits() const noexcept {
+    return {low_water_, high_water_};
+  }
 
   /// Whether a full write buffer also stops reading. On (this library's
   /// default, since chapter 08): while the write buffer is above the
@@ -244,6 +261,8 @@ class transport : public std::enable_shared_from_this<transport> {
   void release_reading(hold reason);
 
   // Writing.
+  [[nodiscard]] bool accepts_write(std::size_t size) const;  // Throws after write_eof().
+  void write_owned(std::string data);
   void queue_written();  // After bytes joined pending_: schedules the flush.
   void flush();
   void send_pending();
