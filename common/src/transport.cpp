@@ -221,7 +221,7 @@ void transport::on_readable(std::error_code error) {
       fatal_error(error);  // Reset by peer, and the like.
       return;
     }
-    if (!hand_over({buffer, size})) {
+    if (!deliver({buffer, size})) {
       return;  // Closing, or held by the callback.
     }
     if (size < large_read) {
@@ -239,10 +239,10 @@ void transport::adapt_read_size(std::size_t last_read) {
   }
 }
 
-//! [hand_over]
+//! [deliver]
 // In delivering: calls data_received(), sends what it wrote, and says
 // whether to read on (still delivering) or stop (held, or done).
-bool transport::hand_over(std::string_view data) {
+bool transport::deliver(std::string_view data) {
   call_protocol([data](protocol& p) { p.data_received(data); });
   adapt_read_size(data.size());
   // What the callback wrote leaves now, in one send, before we read again.
@@ -263,7 +263,7 @@ bool transport::hand_over(std::string_view data) {
   }
   return false;
 }
-//! [hand_over]
+//! [deliver]
 
 // delivering → done: end of file read.
 void transport::deliver_eof() {
@@ -356,7 +356,7 @@ void transport::write_owned(std::string data) {
 
 // idle → scheduled. Do not send yet: every write() made before control
 // returns to the event loop joins pending_ and leaves in one send. Inside
-// data_received() (reading is delivering) hand_over() flushes when the
+// data_received() (reading is delivering) deliver() flushes when the
 // callback returns; anywhere else (a coroutine, a timer, another callback)
 // a posted flush() does it.
 void transport::queue_written() {

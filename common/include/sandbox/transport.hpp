@@ -186,7 +186,7 @@ class transport : public std::enable_shared_from_this<transport> {
   };
 
   /// What the read side is doing. Handled in start_read(), on_readable(),
-  /// hand_over() and enter_closing(): nowhere else.
+  /// deliver() and enter_closing(): nowhere else.
   enum class read_state {
     held,        // Not reading and no wait armed: from construction to
                  // start(), and while a hold (below) stops reading. Left for
@@ -254,7 +254,7 @@ class transport : public std::enable_shared_from_this<transport> {
   // Reading.
   void start_read();
   void on_readable(std::error_code error);
-  bool hand_over(std::string_view data);  // data_received(); false: stop reading
+  bool deliver(std::string_view data);  // data_received(); false: stop reading
   void deliver_eof();
   void adapt_read_size(std::size_t last_read);
   void hold_reading(hold reason) noexcept { holds_ = static_cast<unsigned char>(holds_ | reason); }
