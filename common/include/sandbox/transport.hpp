@@ -31,14 +31,16 @@ namespace sandbox {
 /// read or write holds a reference, so a transport lives until the
 /// connection is lost and nothing else points at it.
 ///
-/// **Writes.** write() never blocks and never fails: it appends to a buffer.
+/// **Writes.** write() never blocks: it appends to a buffer, and a send that
+/// fails ends the connection (connection_lost() with the error), not the call.
 /// Everything written during one turn of the event loop goes out in a single
 /// send, after the current callback returns: `write("echo:")` then
 /// `write(data)` leave in one `send()` call. That is one TCP segment only
 /// while the bytes fit in one (the MSS: about 1,460 bytes on Ethernet, 64 KiB
 /// on loopback); a larger send leaves as several segments, back to back.
 ///
-/// **State.** A connection is four small state machines, one variable each.
+/// **State.** A connection is four small state machines, one variable each
+/// (plus the set of reasons reading is held).
 /// Each event (a read completes, write(), close(), ...) is handled by one
 /// function, which switches on the state it finds and makes the transition;
 /// the private section says how each state is entered and left.
@@ -49,11 +51,12 @@ namespace sandbox {
 ///                  ▲ ▲                                        │                   │  │
 ///                  │ └────────────held meanwhile──────────────┘                   │  │
 ///                  └──────────held by the callback (or by what it wrote)──────────┘  │
-///                                                waiting ◀──nothing more to read now─┤
-///                                                   done ◀──end of file──────────────┘
+///                                                waiting ◀──read all for now────────┤
+///                                                   done ◀──end of file, or an error─┘
 ///                 (and from any state to done when the connection starts closing)
 ///
 ///     writing     idle ──write()──▶ scheduled ──flush──▶ sending ──all sent──▶ idle
+///                                   (scheduled ──flush, abort() emptied it──▶ idle)
 ///                  │                  │ write_eof()       │ write_eof()
 ///                  │                  └──────────▶ eof_pending ◀┘
 ///                  │ write_eof()                      │ all sent
@@ -180,13 +183,15 @@ class transport : public std::enable_shared_from_this<transport> {
               // error (enter_closing()).
     closing,  // Nothing more is read or accepted for writing. close() stays
               // here until the buffer is sent; abort() and errors until the
-              // posted connection_lost() runs. Left for closed by connection_lost().
+              // posted connection_lost() runs, or until a write in flight
+              // completes first (drained() then ends it). Left for closed by
+              // connection_lost().
     closed,   // The socket is closed, protocol::connection_lost() has run and
               // the protocol is released. Final: late handlers see it and return.
   };
 
   /// What the read side is doing. Handled in start_read(), on_readable(),
-  /// deliver() and enter_closing(): nowhere else.
+  /// deliver(), deliver_eof() and enter_closing(): nowhere else.
   enum class read_state {
     held,        // Not reading and no wait armed: from construction to
                  // start(), and while a hold (below) stops reading. Left for
@@ -194,13 +199,17 @@ class transport : public std::enable_shared_from_this<transport> {
                  // release_reading() once the last hold goes.
     waiting,     // A wait for readability is armed (start_read()). Left when
                  // it completes: for delivering; for held, reading nothing,
-                 // if a hold came meanwhile; or (the wait ignored) for done
-                 // when the connection began closing meanwhile.
+                 // if a hold came meanwhile; for done if it failed (an error
+                 // closes). Left at once for done when the connection starts
+                 // closing (enter_closing()): the wait's late completion
+                 // finds done and returns.
     delivering,  // Inside on_readable(): reading into the thread's buffer and
                  // handing the bytes to data_received(). Left for waiting
-                 // when the socket has nothing more for now; for held when the
+                 // after a short read (under 16 KiB), after four reads, or
+                 // when the socket has nothing more; for held when the
                  // callback (or what it wrote) held reading; for done at end
-                 // of file or when the callback closed the connection.
+                 // of file (deliver_eof()), on a read error, or when the
+                 // callback closed the connection.
     done,        // Nothing more will be read: end of file was read (entered
                  // just before eof_received()), or the connection is closing.
                  // Final.
@@ -216,14 +225,17 @@ class transport : public std::enable_shared_from_this<transport> {
   };
 
   /// What the write side is doing. Handled in queue_written(), flush(),
-  /// write_eof(), on_write() and drained(): nowhere else.
+  /// write_eof(), send_eof(), on_write(), drained() and close(): nowhere
+  /// else. A failed send leaves it where it was: the connection is closing
+  /// (fatal_error()), and nothing is sent again.
   enum class write_state {
     idle,         // Nothing buffered, nothing being sent. Left by write(), for
                   // scheduled; by write_eof(), which sends FIN at once, for eof_sent.
     scheduled,    // This turn's writes wait in pending_ for one flush, which
                   // comes when data_received() returns (inside the read loop)
                   // or posted (from anywhere else). Left by flush() for
-                  // sending; by write_eof() for eof_pending (no more writes
+                  // sending (for idle if abort() emptied the buffer
+                  // meanwhile); by write_eof() for eof_pending (no more writes
                   // can join the turn's, so they leave at once).
     sending,      // An async_write of writing_ is in flight; writes meanwhile
                   // join pending_ and leave when it completes. Left when all
