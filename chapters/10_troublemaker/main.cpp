@@ -242,11 +242,36 @@ asio::awaitable<void> slow_reader(sandbox::client_options where, trouble_options
   observe("read back ", size(received), ", every byte in order");
 }
 
+// Holds back what watch_for_close() reports until another coroutine says
+// so (see long_line()). Both run on this program's one thread: no lock.
+class report_gate {
+ public:
+  explicit report_gate(const asio::any_io_executor& executor)
+      : opened_{executor, asio::steady_timer::time_point::max()} {}
+
+  void open() {
+    is_open_ = true;
+    opened_.cancel();  // Wakes a wait in progress; a later wait sees is_open_.
+  }
+
+  asio::awaitable<void> wait() {
+    if (!is_open_) {
+      co_await opened_.async_wait(sandbox::as_tuple_awaitable);
+    }
+  }
+
+ private:
+  asio::steady_timer opened_;
+  bool is_open_ = false;
+};
+
 // Reads whatever the server sends until it closes the connection or
 // --duration passes. With `show_first_line`, prints the start of the first
 // thing it says (for modes where it is the server's own words, not an echo).
+// With a `gate`, what the server said and how it closed are printed only
+// once the gate opens (what --duration ends is printed at once).
 asio::awaitable<void> watch_for_close(tcp::socket& socket, const trouble_options& options,
-                                      bool show_first_line) {
+                                      bool show_first_line, report_gate* gate = nullptr) {
   asio::steady_timer deadline{socket.get_executor(), sandbox::seconds(options.duration)};
   std::uint64_t received = 0;
   std::array<char, 4096> buffer{};
@@ -258,6 +283,9 @@ asio::awaitable<void> watch_for_close(tcp::socket& socket, const trouble_options
       co_return;
     }
     const auto [error, got] = std::get<0>(which);
+    if (gate != nullptr) {
+      co_await gate->wait();
+    }
     if (got > 0) {
       if (show_first_line && received == 0) {
         const std::string_view text{buffer.data(), got};
@@ -296,14 +324,21 @@ asio::awaitable<void> trickle(sandbox::client_options where, trouble_options opt
 asio::awaitable<void> long_line(sandbox::client_options where, trouble_options options) {
   auto socket = co_await sandbox::connect(where.host, where.port);
   observe("connected; sending a line of ", options.bytes, " bytes");
-  const auto send_line = [](tcp::socket& s, std::size_t length) -> asio::awaitable<void> {
+  // The server may refuse the line, and close, before our last byte has
+  // left: its answer races the end of our send, and which one we hear of
+  // first varies from run to run. So the watcher reads at once (a server
+  // that stops reading must not deadlock us) but reports only after the
+  // send's own line: the story then reads in the same order every time.
+  report_gate line_sent{socket.get_executor()};
+  const auto send_line = [&line_sent](tcp::socket& s, std::size_t length) -> asio::awaitable<void> {
     std::string line(length, 'x');
     line += '\n';
     auto [error, n] = co_await asio::async_write(s, asio::buffer(line), sandbox::as_tuple_awaitable);
     observe(error ? "the server stopped taking the line after " : "sent the whole line: ",
             size(n));
+    line_sent.open();
   };
-  co_await (send_line(socket, options.bytes) && watch_for_close(socket, options, true));
+  co_await (send_line(socket, options.bytes) && watch_for_close(socket, options, true, &line_sent));
 }
 
 asio::awaitable<void> reset(sandbox::client_options where, trouble_options options) {
