@@ -291,6 +291,22 @@ TEST_F(StreamReader, AWaitingReadIsCancelledLikeAnyAsioOperation) {
   EXPECT_EQ(now(reader_.read(10)), "x");
 }
 
+TEST_F(StreamReader, AfterACancelledReadTheNextReadMayWaitAgain) {
+  asio::steady_timer timer{loop_, std::chrono::milliseconds{1}};
+  const auto cancelled = start(read_or_time_out(reader_, timer));
+  loop_.restart();
+  loop_.run_for(std::chrono::seconds{2});
+  ASSERT_TRUE(cancelled->done) << "the cancelled read never finished";
+  // Nothing is buffered: this read must wait, which only one read at a time
+  // may do. The cancelled one must not still count as waiting.
+  const auto next = start(reader_.read(10));
+  feed("x");
+  loop_.restart();
+  loop_.run_for(std::chrono::seconds{2});
+  ASSERT_TRUE(next->done) << "the second read never finished";
+  EXPECT_EQ(next->get(), "x");
+}
+
 // Stands for the transport: counts what the reader asks of it.
 struct recording_source final : sandbox::reading_control {
   int pauses = 0;
