@@ -68,7 +68,6 @@ asio::awaitable<void> client_connected_handler(tcp::socket socket, reset_log& lo
   const tcp::endpoint peer = socket.remote_endpoint(ignored);
   std::array<char, 8192> buffer;  // read(8192)
   std::error_code failure;
-  const char* failed = "";
   for (;;) {
     // Whatever has arrived, up to 8192 bytes.
     auto [read_error, size] = co_await socket.async_read_some(asio::buffer(buffer),
@@ -78,7 +77,6 @@ asio::awaitable<void> client_connected_handler(tcp::socket socket, reset_log& lo
     }
     if (read_error) {
       failure = read_error;
-      failed = "read";
       break;
     }
     if (!log.quiet) {
@@ -91,7 +89,6 @@ asio::awaitable<void> client_connected_handler(tcp::socket socket, reset_log& lo
                                                           as_tuple_awaitable);
     if (write_error) {
       failure = write_error;
-      failed = "write";
       break;
     }
   }
@@ -101,9 +98,11 @@ asio::awaitable<void> client_connected_handler(tcp::socket socket, reset_log& lo
     const bool reset = is_client_reset(failure);
     log.resets += reset ? 1 : 0;
     if (!reset || !log.quiet) {
+      // The same line as ch02's: "error in client handler for
+      // 127.0.0.1:51234: connection lost: Connection reset by peer".
       std::cerr << "error in client handler for "
-                << host_port(peer.address().to_string(), peer.port()) << ": " << failed << ": "
-                << failure.message() << std::endl;
+                << host_port(peer.address().to_string(), peer.port())
+                << ": connection lost: " << failure.message() << std::endl;
     }
   }
   // writer.close(): FIN after the last echo. The socket's destructor would
