@@ -208,6 +208,10 @@ class echo_server {
     }
   }
 
+  // The accept handlers hold `this`: the server must stay where it is.
+  echo_server(const echo_server&) = delete;
+  echo_server& operator=(const echo_server&) = delete;
+
   [[nodiscard]] unsigned short port() const { return port_; }
 
   // server.close(): stop listening. With no acceptor and no signal wait
