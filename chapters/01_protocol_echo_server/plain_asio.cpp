@@ -157,8 +157,9 @@ class session : public std::enable_shared_from_this<session> {
   // Closes the socket (the peer sees end of file, or our reset) and calls
   // connection_lost(), once. The operation still pending, if any, now ends
   // with operation_aborted; its handler sees lost_ and returns without
-  // arming another. When it returns, its shared_ptr is the last one and
-  // the session dies: here is where a connection ends.
+  // arming another. Nothing re-arms after lose(): when the last handler
+  // holding a shared_ptr returns (the one calling lose(), or that aborted
+  // one), the session dies. Here is where a connection ends.
   void lose() {
     lost_ = true;
     std::error_code ignored;
