@@ -132,6 +132,7 @@ stream_reader::stream_reader(const asio::any_io_executor& executor, std::size_t 
   }
 }
 
+//! [feed_data]
 void stream_reader::feed_data(std::string_view data) {
   if (data.empty()) {
     return;
@@ -151,6 +152,7 @@ void stream_reader::feed_data(std::string_view data) {
   // data_received() instead of one posted for it.
   state_->arrival.notify();
 }
+//! [feed_data]
 
 // The end and errors come once per connection, often from inside the
 // transport's own ending: the read runs later, from the loop, as any
@@ -175,6 +177,7 @@ bool stream_reader::at_eof() const noexcept {
 
 std::size_t stream_reader::limit() const noexcept { return state_->limit; }
 
+//! [read]
 asio::awaitable<std::string> stream_reader::read(std::size_t max_bytes) {
   // Keep the state alive across suspensions even if the caller drops its
   // copy of the handle meanwhile.
@@ -189,6 +192,7 @@ asio::awaitable<std::string> stream_reader::read(std::size_t max_bytes) {
   }
   co_return s->take(max_bytes);
 }
+//! [read]
 
 asio::awaitable<std::string> stream_reader::read() {
   // asyncio reads limit-sized blocks until an empty one: end of file.

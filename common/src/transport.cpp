@@ -369,6 +369,7 @@ void transport::queue_written() {
   maybe_pause_protocol();
 }
 
+//! [write queue]
 // scheduled → sending. Anywhere else a flush has nothing to do: a write is
 // already in flight and takes pending_ when it completes, or nothing was written.
 void transport::flush() {
@@ -412,6 +413,7 @@ void transport::on_write(std::error_code error) {
     drained();
   }
 }
+//! [write queue]
 
 // Everything written has been sent: → idle, or eof_sent if write_eof()
 // waited for it; and the close() that waited for it ends the connection.

@@ -136,6 +136,7 @@ TEST_P(ProtocolEchoServer, ABadOptionExitsWithStatusTwo) {
 
 INSTANTIATE_TEST_SUITE_P(Chapter01, ProtocolEchoServer,
                          ::testing::Values(cpp_program(executables::ch01_protocol_echo_server),
+                                           plain_asio_program(executables::ch01_plain_asio_echo_server),
                                            python_program(references::ch01_protocol_echo_server)),
                          program_name);
 

@@ -119,6 +119,11 @@ TEST(StreamEchoServerCpp, WithQuietAResetIsCountedNotLogged) {
   expect_resets_are_counted_when_quiet(cpp_program(executables::ch02_stream_echo_server));
 }
 
+// The plain-Asio twin counts them the same way.
+TEST(StreamEchoServerPlainAsio, WithQuietAResetIsCountedNotLogged) {
+  expect_resets_are_counted_when_quiet(plain_asio_program(executables::ch02_plain_asio_echo_server));
+}
+
 TEST_P(StreamEchoServer, SigintAndSigtermEndItWithStatusZero) {
   for (const int signal_number : {SIGINT, SIGTERM}) {
     auto server = launch_server(GetParam());
@@ -141,6 +146,7 @@ TEST_P(StreamEchoServer, APortInUseFailsWithOneLine) {
 
 INSTANTIATE_TEST_SUITE_P(Chapter02, StreamEchoServer,
                          ::testing::Values(cpp_program(executables::ch02_stream_echo_server),
+                                           plain_asio_program(executables::ch02_plain_asio_echo_server),
                                            python_program(references::ch02_stream_echo_server)),
                          program_name);
 

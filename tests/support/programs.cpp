@@ -10,6 +10,8 @@ namespace sandbox::testing {
 
 program cpp_program(const char* executable) { return {"Cpp", {executable}}; }
 
+program plain_asio_program(const char* executable) { return {"PlainAsio", {executable}}; }
+
 program python_program(const char* script) { return {"Python", {python3, script}}; }
 
 std::string program_name(const ::testing::TestParamInfo<program>& info) {

@@ -1,6 +1,7 @@
-// The programs under test: each chapter's C++ executable and its
-// reference.py. The same behavioural tests run against both, so the C++
-// chapters and the asyncio lesson provably agree. The paths come from the
+// The programs under test: each chapter's C++ executable, its reference.py,
+// and for chapters 01 and 02 their plain-Asio twin (plain_asio.cpp). The same
+// behavioural tests run against all of them, so the C++ chapters, Asio
+// without our library, and the asyncio lesson provably agree. The paths come from the
 // generated registered_programs.hpp (see tests/CMakeLists.txt).
 #pragma once
 
@@ -20,7 +21,7 @@ namespace sandbox::testing {
 
 /// One way to run a chapter.
 struct program {
-  std::string label;                 ///< "Cpp" or "Python": the test name's suffix.
+  std::string label;                 ///< "Cpp", "PlainAsio" or "Python": the test name's suffix.
   std::vector<std::string> command;  ///< argv before the options.
 
   /// The reference programs need python3; the tests skip them without it.
@@ -32,6 +33,8 @@ inline void PrintTo(const program& prog, std::ostream* out) { *out << prog.label
 
 /// The C++ executable at `executable` (one of executables::NAME).
 program cpp_program(const char* executable);
+/// A chapter's plain-Asio twin at `executable` (one of executables::NAME).
+program plain_asio_program(const char* executable);
 /// The reference.py at `script` (one of references::NAME), run by python3.
 program python_program(const char* script);
 
