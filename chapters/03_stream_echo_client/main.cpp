@@ -49,8 +49,10 @@ using timeout_t = std::optional<std::chrono::steady_clock::duration>;
 // exception is caught inside the race and thrown again once it is over.
 template <typename T>
 asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> operation) {
+  std::optional<T> result;
   if (!timeout) {
-    co_return co_await std::move(operation);
+    result.emplace(co_await std::move(operation));
+    co_return result;
   }
   // The operation's result or its exception, as a value. (A struct, not a
   // std::variant: `||` flattens a variant operand into its own result.)
@@ -58,12 +60,17 @@ asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> o
     std::optional<T> result;
     std::exception_ptr failure;
   };
+  // (Filled in steps, not as `outcome{co_await op, nullptr}`: GCC 12
+  // miscompiles a co_await inside a braced initializer, and the string
+  // read was destroyed twice; a test caught the crash.)
   auto caught = [](asio::awaitable<T> op) -> asio::awaitable<outcome> {
+    outcome done;
     try {
-      co_return outcome{co_await std::move(op), nullptr};
+      done.result.emplace(co_await std::move(op));
     } catch (...) {
-      co_return outcome{std::nullopt, std::current_exception()};
+      done.failure = std::current_exception();
     }
+    co_return done;
   };
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer{co_await asio::this_coro::executor, *timeout};
@@ -75,7 +82,8 @@ asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> o
   if (finished.failure) {
     std::rethrow_exception(finished.failure);
   }
-  co_return std::move(finished.result);
+  result = std::move(finished.result);
+  co_return result;
 }
 //! [within]
 

@@ -32,6 +32,7 @@
 #include <string_view>
 #include <system_error>
 #include <tuple>
+#include <utility>
 
 namespace {
 
@@ -54,16 +55,18 @@ using timeout_t = std::optional<std::chrono::steady_clock::duration>;
 // *success*, and an exception would not.
 template <typename T>
 asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> operation) {
+  std::optional<T> result;
   if (!timeout) {
-    co_return co_await std::move(operation);
+    result.emplace(co_await std::move(operation));
+    co_return result;
   }
   using namespace asio::experimental::awaitable_operators;
   asio::steady_timer timer{co_await asio::this_coro::executor, *timeout};
   auto winner = co_await (std::move(operation) || timer.async_wait(asio::use_awaitable));
-  if (winner.index() == 1) {
-    co_return std::nullopt;
+  if (winner.index() == 0) {
+    result.emplace(std::move(std::get<0>(winner)));
   }
-  co_return std::move(std::get<0>(winner));
+  co_return result;  // Empty when the timer finished first.
 }
 //! [within]
 
@@ -119,24 +122,33 @@ asio::awaitable<void> simple_echo_client(std::string host, std::uint16_t port,
   // What has arrived and is not yet a line: async_read_until reads into it
   // until it holds a '\n' (maybe more: the next lines stay for later).
   std::string received;
+  // Once the socket has said end of file, it is not read again: in Asio
+  // 1.22 a read that returns nothing (end of file) makes the reactor wait
+  // for the socket's next readiness event before reading it again, and an
+  // ended stream sends none, so a second read would wait for ever. The
+  // library's reader keeps an `eof` flag too, and answers from it.
+  bool at_eof = false;
   for (;;) {
-    const auto read = co_await within(
-        timeout, asio::async_read_until(socket, asio::dynamic_buffer(received, line_limit), '\n',
-                                        use_tuple));
-    if (!read) {
-      throw std::runtime_error{"no line from " + where + too_long};
-    }
-    const auto [read_error, line_end] = *read;
     std::string line;
-    if (!read_error) {
-      line = received.substr(0, line_end);  // line_end: just past the '\n'.
-      received.erase(0, line_end);
-    } else if (read_error == asio::error::eof) {
-      line = std::exchange(received, {});  // What is left, maybe "", without '\n'.
-    } else if (read_error == asio::error::not_found) {
-      throw std::runtime_error{"Separator is not found, and chunk exceed the limit"};
-    } else {
-      throw std::system_error{read_error, "connection lost"};
+    if (!at_eof) {
+      const auto read = co_await within(
+          timeout, asio::async_read_until(socket, asio::dynamic_buffer(received, line_limit), '\n',
+                                          use_tuple));
+      if (!read) {
+        throw std::runtime_error{"no line from " + where + too_long};
+      }
+      const auto [read_error, line_end] = *read;
+      if (!read_error) {
+        line = received.substr(0, line_end);  // line_end: just past the '\n'.
+        received.erase(0, line_end);
+      } else if (read_error == asio::error::eof) {
+        at_eof = true;
+        line = std::exchange(received, {});  // What is left, maybe "", without '\n'.
+      } else if (read_error == asio::error::not_found) {
+        throw std::runtime_error{"Separator is not found, and chunk exceed the limit"};
+      } else {
+        throw std::system_error{read_error, "connection lost"};
+      }
     }
     std::cout << sandbox::bytes_repr(line) << std::endl;
     if (line == last_line || line.empty()) {
