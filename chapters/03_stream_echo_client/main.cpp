@@ -60,9 +60,10 @@ asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> o
     std::optional<T> result;
     std::exception_ptr failure;
   };
-  // (Filled in steps, not as `outcome{co_await op, nullptr}`: GCC 12
-  // miscompiles a co_await inside a braced initializer, and the string
-  // read was destroyed twice; a test caught the crash.)
+  // (Filled in steps on purpose. A first draft wrote
+  // `co_return outcome{co_await op, nullptr};` and `co_return
+  // std::move(finished.result);`, and GCC 12 built code from it that
+  // destroyed the string read twice: a test caught the crash.)
   auto caught = [](asio::awaitable<T> op) -> asio::awaitable<outcome> {
     outcome done;
     try {
