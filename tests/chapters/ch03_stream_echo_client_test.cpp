@@ -1,6 +1,7 @@
-// Chapter 03, the stream echo client, against chapter 02 (each of them in
-// C++ and as the Python reference, all four ways round), against a server
-// that hangs up early, and against nobody at all.
+// Chapter 03, the stream echo client, against chapter 02 (the client in C++,
+// in plain Asio and as the Python reference, each against the C++ and the
+// Python server), against a server that hangs up early, one that never
+// answers (--timeout), and against nobody at all.
 #include "programs.hpp"
 
 #include "sandbox/bytes_repr.hpp"
@@ -8,6 +9,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sstream>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <unistd.h>
@@ -52,6 +55,12 @@ class raw_listener {
   unsigned short port_ = 0;
 };
 
+// The three ways to run the client: ours, plain Asio's and asyncio's.
+const auto every_client = ::testing::Values(
+    cpp_program(executables::ch03_stream_echo_client),
+    program{"PlainAsio", {executables::ch03_plain_asio_echo_client}},
+    python_program(references::ch03_stream_echo_client));
+
 class StreamEchoClient : public ::testing::TestWithParam<std::tuple<program, program>> {
  protected:
   const program& client() const { return std::get<0>(GetParam()); }
@@ -89,10 +98,24 @@ TEST_P(StreamEchoClient, ShowsTheLessonsTranscriptOnBothConsoles) {
   }
 }
 
+// A timeout that is never reached changes nothing.
+TEST_P(StreamEchoClient, ATimeoutNotReachedLeavesTheTranscriptAsItWas) {
+  auto echo_server = launch_server(server());
+  std::vector<std::string> lines;
+  std::string errors;
+  EXPECT_EQ(run_to_end(client(),
+                       {"--host", "127.0.0.1", "--port", std::to_string(echo_server.port),
+                        "--timeout", "15"},
+                       &lines, &errors),
+            0)
+      << errors;
+  EXPECT_EQ(lines, client_transcript);
+  EXPECT_EQ(errors, "");
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Chapter03, StreamEchoClient,
-    ::testing::Combine(::testing::Values(cpp_program(executables::ch03_stream_echo_client),
-                                         python_program(references::ch03_stream_echo_client)),
+    ::testing::Combine(every_client,
                        ::testing::Values(cpp_program(executables::ch02_stream_echo_server),
                                          python_program(references::ch02_stream_echo_server))),
     [](const auto& param_info) {
@@ -146,10 +169,73 @@ TEST_P(StreamEchoClientAlone, ABadOptionExitsWithStatusTwo) {
   EXPECT_EQ(run_to_end(GetParam(), {"--quiet"}), 2) << "the client has no --quiet";
 }
 
-INSTANTIATE_TEST_SUITE_P(Chapter03, StreamEchoClientAlone,
-                         ::testing::Values(cpp_program(executables::ch03_stream_echo_client),
-                                           python_program(references::ch03_stream_echo_client)),
-                         program_name);
+// A server that accepts and never answers. The kernel completes the
+// connection for a listening socket (its backlog) and takes the client's
+// bytes, so this listener, which never calls accept(), is exactly that
+// server as the client sees it.
+TEST_P(StreamEchoClientAlone, WithATimeoutASilentServerEndsItWithOneLineAndStatusOne) {
+  raw_listener silent;
+  const std::string where = "127.0.0.1:" + std::to_string(silent.port());
+  std::vector<std::string> lines;
+  std::string errors;
+  // run_to_end() waits up to 20 s for the end: a bound, not a speed check.
+  EXPECT_EQ(run_to_end(GetParam(),
+                       {"--host", "127.0.0.1", "--port", std::to_string(silent.port()),
+                        "--timeout", "0.5"},
+                       &lines, &errors),
+            1)
+      << errors;
+  EXPECT_EQ(lines, std::vector<std::string>{"Lines received"});
+  EXPECT_EQ(errors, "error: no line from " + where + " within 0.5 s\n");
+}
+
+// Without --timeout the client waits for the silent server as the lesson's
+// does: still there a while later, having said nothing on stderr.
+TEST_P(StreamEchoClientAlone, WithoutATimeoutItWaitsForASilentServer) {
+  raw_listener silent;
+  std::vector<std::string> argv = GetParam().command;
+  argv.insert(argv.end(), {"--host", "127.0.0.1", "--port", std::to_string(silent.port())});
+  child_process client{argv};
+  EXPECT_EQ(client.read_line(), "Lines received");
+  EXPECT_FALSE(client.wait(1500ms)) << "ended against a server that only stayed silent";
+  EXPECT_EQ(client.stderr_text(), "");
+}  // The child is killed here.
+
+// `||` waits for the first operation to succeed: a refusal must still end
+// the race at once and be reported as a refusal, not as a timeout 20 s on.
+TEST_P(StreamEchoClientAlone, WithATimeoutARefusedConnectionIsStillReportedAsRefused) {
+  unsigned short closed_port = 0;
+  {
+    raw_listener listener;
+    closed_port = listener.port();
+  }
+  std::string errors;
+  EXPECT_EQ(run_to_end(GetParam(),
+                       {"--host", "127.0.0.1", "--port", std::to_string(closed_port),
+                        "--timeout", "20"},
+                       nullptr, &errors),
+            1);
+  EXPECT_EQ(errors, "error: cannot connect to 127.0.0.1:" + std::to_string(closed_port) +
+                        ": Connection refused\n");
+}
+
+TEST_P(StreamEchoClientAlone, ABadTimeoutExitsWithStatusTwoAndSaysWhy) {
+  for (const char* bad : {"0", "-1", "nan", "inf", "soon", "100000"}) {
+    std::string errors;
+    EXPECT_EQ(run_to_end(GetParam(), {"--timeout", bad}, nullptr, &errors), 2) << bad;
+    // One error line names the option (argparse adds its usage, CLI11 a hint).
+    std::istringstream said{errors};
+    int naming = 0;
+    for (std::string line; std::getline(said, line);) {
+      if (line.find("--timeout") != std::string::npos && line.find("error") != std::string::npos) {
+        ++naming;
+      }
+    }
+    EXPECT_EQ(naming, 1) << bad << ": " << errors;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Chapter03, StreamEchoClientAlone, every_client, program_name);
 
 }  // namespace
 }  // namespace sandbox::testing
