@@ -58,7 +58,7 @@ class raw_listener {
 // The three ways to run the client: ours, plain Asio's and asyncio's.
 const auto every_client = ::testing::Values(
     cpp_program(executables::ch03_stream_echo_client),
-    program{"PlainAsio", {executables::ch03_plain_asio_echo_client}},
+    plain_asio_program(executables::ch03_plain_asio_echo_client),
     python_program(references::ch03_stream_echo_client));
 
 class StreamEchoClient : public ::testing::TestWithParam<std::tuple<program, program>> {

@@ -1,8 +1,8 @@
 // The programs under test: each chapter's C++ executable, its reference.py,
-// and for chapters 01 and 02 their plain-Asio twin (plain_asio.cpp). The same
-// behavioural tests run against all of them, so the C++ chapters, Asio
-// without our library, and the asyncio lesson provably agree. The paths come from the
-// generated registered_programs.hpp (see tests/CMakeLists.txt).
+// and for the lesson's chapters (01-03) their plain-Asio twin (plain_asio.cpp).
+// The same behavioural tests run against all of them, so the C++ chapters,
+// Asio without our library, and the asyncio lesson provably agree. The paths
+// come from the generated registered_programs.hpp (see tests/CMakeLists.txt).
 #pragma once
 
 #include "client.hpp"
