@@ -5,8 +5,11 @@ asio-sandbox: the asyncio echo lesson retold in C++20 with Asio.
 
 Chapters (on PATH):
   ch01_protocol_echo_server   the protocol (callback) echo server
+  ch01_plain_asio_echo_server     the same, in plain Asio (callbacks, shared_from_this)
   ch02_stream_echo_server     the stream (coroutine) echo server
-  ch03_stream_echo_client     the stream echo client
+  ch02_plain_asio_echo_server     the same, in plain Asio (co_spawn, use_awaitable)
+  ch03_stream_echo_client     the stream echo client (--timeout SECONDS to give up)
+  ch03_plain_asio_echo_client     the same, in plain Asio (async_read_until)
   ch04_echo_bench             the echo load generator (latency, requests/s, CPU per echo)
   ch05_thread_pool_server     the echo server on a pool of threads, a strand per connection
   ch06_context_per_thread_server  the echo server with an io_context per thread

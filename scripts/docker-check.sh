@@ -17,11 +17,13 @@ cache=${SANDBOX_DOCKER_CACHE:-/var/tmp/asio-sandbox-docker}
 inside_check='
   set -eu
   asio-sandbox-welcome | grep -q "ch01_protocol_echo_server --host 0.0.0.0"
-  for exe in ch01_protocol_echo_server ch02_stream_echo_server ch03_stream_echo_client \
-             ch04_echo_bench ch05_thread_pool_server ch06_context_per_thread_server \
-             ch07_chat_server ch05_race_demo ch08_flow_control_server ch09_robust_server ch10_troublemaker telnet nc; do
-    command -v "$exe" >/dev/null
-  done
+  # The welcome names every program the image has, and the image has every
+  # program the welcome names.
+  asio-sandbox-welcome | sed -n "s/^  \(ch[0-9][0-9]_[a-z0-9_]*\) .*/\1/p" | sort >/tmp/named
+  ls /usr/local/bin | grep "^ch[0-9][0-9]_" | sort >/tmp/installed
+  diff /tmp/named /tmp/installed
+  test "$(wc -l </tmp/named)" -ge 14
+  for exe in telnet nc; do command -v "$exe" >/dev/null; done
   test -f /usr/share/doc/asio-sandbox/html/index.html
   test "$(id -u)" != 0
   # serve LOG PROGRAM [OPTIONS]: starts a server on a free loopback port;
