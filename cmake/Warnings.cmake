@@ -23,4 +23,11 @@ target_compile_options(sandbox_warnings INTERFACE
   # Not -Wnull-dereference: at -O2 it fires inside Asio's own code, which
   # asio_impl.cpp compiles as ours (ASIO_SEPARATE_COMPILATION).
   -Winvalid-pch           # tell us when the precompiled header is not used
+  # Not -Wmismatched-new-delete (on by default in GCC): once an optimised build
+  # inlines a coroutine into its caller, GCC 12 pairs Asio's frame allocation
+  # (awaitable_frame_base's operator new) with the wrong delete and reports a
+  # mismatch that is not there (GCC PR middle-end/109224; chapter 03's twin
+  # trips it in the release preset). ASan's alloc-dealloc-mismatch still
+  # checks the real pairing at run time, in the asan-ubsan preset.
+  $<$<CXX_COMPILER_ID:GNU>:-Wno-mismatched-new-delete>
   $<$<BOOL:${SANDBOX_WARNINGS_AS_ERRORS}>:-Werror>)
