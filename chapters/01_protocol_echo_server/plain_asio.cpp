@@ -104,7 +104,7 @@ class session : public std::enable_shared_from_this<session> {
   void connection_lost();  // Needs echo_server, defined below.
   //! [protocol]
 
-  //! [write queue]
+  //! [write_queue]
   // write() only buffers: every write of one callback leaves together.
   void write(std::string_view data) { pending_ += data; }
 
@@ -142,7 +142,7 @@ class session : public std::enable_shared_from_this<session> {
       lose();  // The last echo before the end of file is out: close.
     }
   }
-  //! [write queue]
+  //! [write_queue]
 
   //! [end]
   // The peer finished sending: close now, or when the send in flight ends.
