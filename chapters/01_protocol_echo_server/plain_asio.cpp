@@ -303,12 +303,12 @@ class echo_server {
   }
 
  private:
-  struct listener {
+  struct listening_socket {
     tcp::acceptor acceptor;
     asio::steady_timer back_off;  // Waits before accepting again after a failure.
   };
 
-  void accept(listener& on) {
+  void accept(listening_socket& on) {
     on.acceptor.async_accept([this, &on](std::error_code error, tcp::socket socket) {
       if (!error) {
         // Served even if close() ran meanwhile: this accept completed
@@ -349,7 +349,7 @@ class echo_server {
 
   // std::vector moves its elements when it grows: all are added in the
   // constructor, before accept() takes references to them.
-  std::vector<listener> listeners_;
+  std::vector<listening_socket> listeners_;
   asio::signal_set signals_;
   bool quiet_;
   bool forever_;

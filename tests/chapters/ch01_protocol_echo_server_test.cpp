@@ -187,11 +187,25 @@ TEST_P(ProtocolEchoServer, ConnectionsAcceptedAsItClosesAreServedThenItEnds) {
   EXPECT_EQ(static_cast<std::size_t>(received + lost), lines.size());
 }
 
+
+TEST_P(ProtocolEchoServer, ABadOptionExitsWithStatusTwo) {
+  std::string errors;
+  EXPECT_EQ(run_to_end(GetParam(), {"--port", "not-a-port"}, nullptr, &errors), 2);
+  EXPECT_NE(errors.find("error"), std::string::npos) << errors;
+}
+
+// What the C++ programs do alike and asyncio otherwise: the twin listens
+// and words its errors as main.cpp (the library's listening.cpp) does.
+// Python words them as asyncio's OSError does ("error: address already in
+// use"), without the address.
+class ProtocolEchoServerInCpp : public ::testing::TestWithParam<program> {};
+
 // --host '' listens on every address, as asyncio's host='' (or None) does:
 // one socket for IPv4 and one for IPv6. The IPv6 one needs IPV6_V6ONLY, or
 // [::] takes IPv4 too and collides with 0.0.0.0 on the same port: the twin
-// failed with "bind: Address already in use" here.
-TEST_P(ProtocolEchoServer, AnEmptyHostServesEveryAddress) {
+// failed with "bind: Address already in use" here. (C++ only: with port 0,
+// asyncio binds each address on a port of its own, and names only one.)
+TEST_P(ProtocolEchoServerInCpp, AnEmptyHostServesEveryAddress) {
   std::vector<std::string> argv = GetParam().command;
   argv.insert(argv.end(), {"--host", "", "--port", "0", "--forever"});
   child_process server{argv};
@@ -211,17 +225,6 @@ TEST_P(ProtocolEchoServer, AnEmptyHostServesEveryAddress) {
   EXPECT_EQ(server.wait(), 0);
   EXPECT_EQ(server.stderr_text(), "");
 }
-
-TEST_P(ProtocolEchoServer, ABadOptionExitsWithStatusTwo) {
-  std::string errors;
-  EXPECT_EQ(run_to_end(GetParam(), {"--port", "not-a-port"}, nullptr, &errors), 2);
-  EXPECT_NE(errors.find("error"), std::string::npos) << errors;
-}
-
-// The C++ programs' error lines, which the twin must word as main.cpp does
-// (the library's listening.cpp). Python words them as asyncio's OSError
-// does ("error: address already in use"), without the address.
-class ProtocolEchoServerInCpp : public ::testing::TestWithParam<program> {};
 
 TEST_P(ProtocolEchoServerInCpp, APortInUseNamesTheAddress) {
   auto first = launch_server(GetParam(), {"--forever"});

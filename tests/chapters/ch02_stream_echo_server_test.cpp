@@ -164,11 +164,19 @@ TEST_P(StreamEchoServer, APortInUseFailsWithOneLine) {
   expect_a_port_in_use_fails_with_one_line(GetParam());
 }
 
+
+// What the C++ programs do alike and asyncio otherwise: the twin listens
+// and words its errors as main.cpp (the library's listening.cpp and accept
+// loop) does. Python words a bind error as asyncio's OSError does ("error:
+// address already in use") and logs a failed handler as a traceback.
+class StreamEchoServerInCpp : public ::testing::TestWithParam<program> {};
+
 // --host '' listens on every address, as asyncio's host='' (or None) does:
 // one socket for IPv4 and one for IPv6. The IPv6 one needs IPV6_V6ONLY, or
 // [::] takes IPv4 too and collides with 0.0.0.0 on the same port: the twin
-// failed with "bind: Address already in use" here.
-TEST_P(StreamEchoServer, AnEmptyHostServesEveryAddress) {
+// failed with "bind: Address already in use" here. (C++ only: with port 0,
+// asyncio binds each address on a port of its own, and names only one.)
+TEST_P(StreamEchoServerInCpp, AnEmptyHostServesEveryAddress) {
   std::vector<std::string> argv = GetParam().command;
   argv.insert(argv.end(), {"--host", "", "--port", "0"});
   child_process server{argv};
@@ -189,12 +197,6 @@ TEST_P(StreamEchoServer, AnEmptyHostServesEveryAddress) {
   EXPECT_EQ(server.wait(), 0);
   EXPECT_EQ(server.stderr_text(), "");
 }
-
-// The C++ programs' error lines, which the twin must word as main.cpp does
-// (the library's listening.cpp and accept loop). Python words a bind error
-// as asyncio's OSError does ("error: address already in use") and logs a
-// failed handler as a traceback.
-class StreamEchoServerInCpp : public ::testing::TestWithParam<program> {};
 
 TEST_P(StreamEchoServerInCpp, APortInUseNamesTheAddress) {
   auto first = launch_server(GetParam());
