@@ -168,8 +168,8 @@ TEST_P(ProtocolEchoServer, ConnectionsAcceptedAsItClosesAreServedThenItEnds) {
     first.reset();  // FIN: read once the server runs again.
     server.process->send_signal(SIGCONT);
   }  // B and C hang up too: whoever was served ends.
-  // Bounded: it ends, or it logs something (the spin wrote a million lines a
-  // second, so stop at the first).
+  // Bounded: it ends, or it logs something (the spin wrote hundreds of
+  // thousands of lines a second, so stop at the first).
   std::optional<int> status;
   for (const auto give_up = std::chrono::steady_clock::now() + 10s;
        !status && server.process->stderr_text().empty() &&
