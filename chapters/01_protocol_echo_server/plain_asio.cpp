@@ -5,10 +5,11 @@
 //
 // main.cpp's program, written with Asio alone: the classic Asio shape that
 // Asio's own examples teach, with completion handlers (callbacks) and no
-// coroutine at all. It behaves exactly as ch01_protocol_echo_server does
-// (same options, console lines and exit statuses: the same tests run
-// against both and against reference.py). From common/ it takes only
-// bytes_repr() (print(data) as Python shows it) and the shared options.
+// coroutine at all. It behaves as ch01_protocol_echo_server does (same
+// options, console lines and exit statuses: the same tests run against both
+// and against reference.py); the page lists what it leaves out. From
+// common/ it takes only bytes_repr() (print(data) as Python shows it) and
+// the shared options.
 //
 // What main.cpp gets from sandbox::transport is written out here: the read
 // loop, the write queue with one async_write in flight, the end of a
@@ -21,7 +22,10 @@
 
 #include <asio.hpp>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -56,8 +60,16 @@ class session : public std::enable_shared_from_this<session> {
   session(tcp::socket socket, echo_server& server, bool quiet, bool forever)
       : socket_{std::move(socket)}, server_{server}, quiet_{quiet}, forever_{forever} {}
 
-  // connection_made(): say so, and start reading.
+  // connection_made(): say so, and start reading. Not in the constructor:
+  // shared_from_this() needs a shared_ptr that already owns the object
+  // (inside the constructor there is none yet: it throws bad_weak_ptr).
   void start() {
+    // TCP_NODELAY, as the library's transport sets it: without it, Nagle's
+    // algorithm holds a small echo until the previous one is acknowledged,
+    // and with the peer's delayed acknowledgements that is a 40 ms stall
+    // (chapter 04 measured it).
+    std::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
     say("Connection received!");
     read();
   }
@@ -74,7 +86,9 @@ class session : public std::enable_shared_from_this<session> {
 
   void on_read(std::error_code error, std::size_t size) {
     if (lost_) {
-      return;  // Closed meanwhile: the read ended with operation_aborted.
+      // Closed meanwhile: whatever this read brought (operation_aborted,
+      // or a result already queued when lose() ran) is dropped.
+      return;
     }
     if (error == asio::error::eof) {
       // eof_received() would return false: close once the echo is sent.
@@ -104,7 +118,7 @@ class session : public std::enable_shared_from_this<session> {
   void connection_lost();  // Needs echo_server, defined below.
   //! [protocol]
 
-  //! [write queue]
+  //! [write_queue]
   // write() only buffers: every write of one callback leaves together.
   void write(std::string_view data) { pending_ += data; }
 
@@ -142,7 +156,7 @@ class session : public std::enable_shared_from_this<session> {
       lose();  // The last echo before the end of file is out: close.
     }
   }
-  //! [write queue]
+  //! [write_queue]
 
   //! [end]
   // The peer finished sending: close now, or when the send in flight ends.
@@ -155,9 +169,10 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   // Closes the socket (the peer sees end of file, or our reset) and calls
-  // connection_lost(), once. The operation still pending, if any, now ends
-  // with operation_aborted; its handler sees lost_ and returns without
-  // arming another. Nothing re-arms after lose(): when the last handler
+  // connection_lost(), once. The operation still pending, if any, ends
+  // with operation_aborted (or with the result it had already got, if its
+  // handler was queued before the close); its handler sees lost_ and returns
+  // without arming another. Nothing re-arms after lose(): when the last handler
   // holding a shared_ptr returns (the one calling lose(), or that aborted
   // one), the session dies. Here is where a connection ends.
   void lose() {
@@ -179,6 +194,73 @@ class session : public std::enable_shared_from_this<session> {
   bool lost_ = false;
 };
 
+//! [listen]
+// Every address `host` resolves to, a listening socket each, all on one port
+// (the first one's, with --port 0): what the library's listening.cpp does.
+// Each step may fail on its own, so each is its own call.
+std::vector<tcp::acceptor> listen_on_every_address(asio::io_context& loop, const std::string& host,
+                                                   unsigned short port) {
+  // A blocking resolve is fine here: the loop is not running yet. passive:
+  // "" means every address (0.0.0.0 and ::). Without address_configured
+  // (the default flags have it), a machine with only a loopback interface
+  // still gets both loopbacks.
+  tcp::resolver resolver{loop};
+  std::error_code error;
+  const auto results =
+      resolver.resolve(host, std::to_string(port), tcp::resolver::passive, error);
+  if (error) {
+    throw std::system_error{error, "cannot resolve " + host_port(host, port)};
+  }
+  std::vector<tcp::acceptor> acceptors;
+  std::vector<asio::ip::address> seen;
+  std::error_code missing;
+  for (const auto& entry : results) {
+    tcp::endpoint endpoint = entry.endpoint();
+    if (std::ranges::find(seen, endpoint.address()) != seen.end()) {
+      continue;  // /etc/hosts may list an address twice.
+    }
+    seen.push_back(endpoint.address());
+    if (!acceptors.empty()) {
+      endpoint.port(acceptors.front().local_endpoint().port());
+    }
+    tcp::acceptor acceptor{loop};
+    acceptor.open(endpoint.protocol(), error);
+    if (!error) {
+      // SO_REUSEADDR, as asyncio sets it: a restarted server can bind its
+      // port while old connections still sit in TIME_WAIT.
+      acceptor.set_option(tcp::acceptor::reuse_address(true), error);
+    }
+    if (!error && endpoint.address().is_v6()) {
+      // Without IPV6_V6ONLY, [::] takes IPv4 too, and collides with our own
+      // socket on 0.0.0.0 and the same port ("Address already in use").
+      acceptor.set_option(asio::ip::v6_only(true), error);
+    }
+    if (!error) {
+      acceptor.bind(endpoint, error);
+    }
+    if (!error) {
+      acceptor.listen(asio::socket_base::max_listen_connections, error);
+    }
+    if (error == asio::error::address_family_not_supported ||
+        error == std::error_code{EADDRNOTAVAIL, asio::system_category()}) {
+      // The machine lacks this address (a container without IPv6 still
+      // resolves "localhost" to ::1): skip it, if another one works.
+      missing = error;
+      continue;
+    }
+    if (error) {
+      throw std::system_error{error, "cannot listen on " +
+                                         host_port(endpoint.address().to_string(), endpoint.port())};
+    }
+    acceptors.push_back(std::move(acceptor));
+  }
+  if (acceptors.empty()) {
+    throw std::system_error{missing, "cannot listen on " + host_port(host, port)};
+  }
+  return acceptors;
+}
+//! [listen]
+
 //! [server]
 // loop.create_server(): one acceptor per address the host resolves to, each
 // re-arming its accept after every connection, until close().
@@ -186,17 +268,8 @@ class echo_server {
  public:
   echo_server(asio::io_context& loop, const sandbox::server_options& options, bool forever)
       : signals_{loop, SIGINT, SIGTERM}, quiet_{options.quiet}, forever_{forever} {
-    // A blocking resolve is fine here: the loop is not running yet.
-    tcp::resolver resolver{loop};
-    for (const auto& entry : resolver.resolve(options.host, std::to_string(options.port),
-                                              tcp::resolver::passive)) {
-      tcp::endpoint endpoint = entry.endpoint();
-      if (!acceptors_.empty()) {
-        endpoint.port(port_);  // Port 0: every address gets the first one's port.
-      }
-      // Opens, sets SO_REUSEADDR, binds and listens; throws if any fails.
-      acceptors_.emplace_back(loop, endpoint);
-      port_ = acceptors_.back().local_endpoint().port();
+    for (auto& acceptor : listen_on_every_address(loop, options.host, options.port)) {
+      listeners_.push_back({std::move(acceptor), asio::steady_timer{loop}});
     }
     // Ctrl-C or kill: stop the loop at once, as the library's run() does.
     signals_.async_wait([&loop](std::error_code error, int /*signal*/) {
@@ -204,8 +277,8 @@ class echo_server {
         loop.stop();
       }
     });
-    for (auto& acceptor : acceptors_) {
-      accept(acceptor);
+    for (auto& listener : listeners_) {
+      accept(listener);
     }
   }
 
@@ -213,40 +286,74 @@ class echo_server {
   echo_server(const echo_server&) = delete;
   echo_server& operator=(const echo_server&) = delete;
 
-  [[nodiscard]] unsigned short port() const { return port_; }
+  [[nodiscard]] unsigned short port() const {
+    return listeners_.front().acceptor.local_endpoint().port();
+  }
 
-  // server.close(): stop listening. With no acceptor and no signal wait
+  // server.close(): stop listening. With no acceptor, timer or signal wait
   // left, run() returns once the last connection's handlers are done.
   void close() {
-    for (auto& acceptor : acceptors_) {
+    closed_ = true;
+    for (auto& listener : listeners_) {
       std::error_code ignored;
-      acceptor.close(ignored);
+      listener.acceptor.close(ignored);
+      listener.back_off.cancel();
     }
     signals_.cancel();
   }
 
  private:
-  void accept(tcp::acceptor& acceptor) {
-    acceptor.async_accept([this, &acceptor](std::error_code error, tcp::socket socket) {
-      if (error == asio::error::operation_aborted) {
-        return;  // close(): stop accepting.
-      }
-      if (error) {
-        std::cerr << "accept failed: " << error.message() << std::endl;
-      } else {
+  struct listening_socket {
+    tcp::acceptor acceptor;
+    asio::steady_timer back_off;  // Waits before accepting again after a failure.
+  };
+
+  void accept(listening_socket& on) {
+    on.acceptor.async_accept([this, &on](std::error_code error, tcp::socket socket) {
+      if (!error) {
+        // Served even if close() ran meanwhile: this accept completed
+        // before it (its handler queued, then run after), so the
+        // connection is made, and ours.
         std::make_shared<session>(std::move(socket), *this, quiet_, forever_)->start();
       }
-      accept(acceptor);  // Re-arm: one accept pending per acceptor, always.
+      if (closed_) {
+        // close(): stop accepting. (Re-arming here would fail at once on
+        // the closed acceptor, with bad_descriptor, for ever.)
+        return;
+      }
+      if (error) {
+        // Out of descriptors (EMFILE), and the like: the client stays in
+        // the accept queue, so accepting again at once would fail again at
+        // once, as fast as the CPU allows. asyncio logs and waits a second;
+        // the library, and this, 100 ms.
+        std::cerr << "accept on " << address_of(on.acceptor) << " failed: " << error.message()
+                  << std::endl;
+        on.back_off.expires_after(std::chrono::milliseconds{100});
+        on.back_off.async_wait([this, &on](std::error_code) {
+          if (!closed_) {
+            accept(on);
+          }
+        });
+        return;
+      }
+      accept(on);  // Re-arm: one accept pending per acceptor, always.
     });
+  }
+
+  // "127.0.0.1:2222": the address an acceptor listens on.
+  static std::string address_of(const tcp::acceptor& acceptor) {
+    std::error_code ignored;
+    const tcp::endpoint endpoint = acceptor.local_endpoint(ignored);
+    return host_port(endpoint.address().to_string(), endpoint.port());
   }
 
   // std::vector moves its elements when it grows: all are added in the
   // constructor, before accept() takes references to them.
-  std::vector<tcp::acceptor> acceptors_;
+  std::vector<listening_socket> listeners_;
   asio::signal_set signals_;
-  unsigned short port_ = 0;
   bool quiet_;
   bool forever_;
+  bool closed_ = false;
 };
 //! [server]
 
@@ -280,7 +387,9 @@ int main(int argc, char* argv[]) {
     say("Serving on " + host_port(options.host, server.port()));
     loop.run();  // Returns when no work is left, or at stop().
   } catch (const std::system_error& error) {
-    std::cerr << "error: " << error.what() << std::endl;  // "bind: Address already in use"
+    // "error: cannot listen on 127.0.0.1:2222: Address already in use", as
+    // main.cpp (the library) words it.
+    std::cerr << "error: " << error.what() << std::endl;
     return 1;
   }
   return 0;

@@ -39,20 +39,24 @@ namespace {
 using asio::ip::tcp;
 // Each operation below completes with (error_code, result) instead of
 // throwing: a failure is a value the code looks at, as in Asio's examples.
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+// (Asio 1.22 has as_tuple in asio::experimental; newer Asio: asio::as_tuple.)
+constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_awaitable);
 
 constexpr std::string_view last_line = "Last line.\n";
-// asyncio's stream limit: the longest line the client accepts.
+// asyncio's stream limit: the longest line the client accepts, '\n' not
+// counted (asyncio fails only when the separator is found past the limit).
 constexpr std::size_t line_limit = 64 * 1024;
 
 using timeout_t = std::optional<std::chrono::steady_clock::duration>;
 
 //! [within]
 // The operation's result, or nothing once `timeout` has passed. `||` runs
-// both; the first to finish cancels the other. The operations here complete
-// with an error code rather than throw, so a failure (a refused connection)
-// counts as finishing and ends the race at once: `||` waits for the first
-// *success*, and an exception would not.
+// both; when one finishes, the other is cancelled (the timer, or the
+// operation, which then ends with operation_aborted) and awaited, so nothing
+// is left running behind us. The operations here complete with an error
+// code rather than throw, so a failure (a refused connection) counts as
+// finishing and ends the race at once: `||` waits for the first *success*,
+// and an exception would not. (main.cpp's within() must catch it instead.)
 template <typename T>
 asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> operation) {
   std::optional<T> result;
@@ -82,6 +86,32 @@ std::string seconds_text(double seconds) {
   return text;
 }
 
+//! [connect]
+// asyncio.open_connection()'s first half: resolve the name, then try each
+// address until one accepts. One coroutine, so that one timeout covers
+// both steps, as in main.cpp (a name server that never answers is a
+// timeout too). It says which step failed: the error lines differ.
+struct connect_result {
+  std::error_code error;
+  bool resolved = false;  // false: the error is the resolver's.
+};
+
+asio::awaitable<connect_result> resolve_and_connect(tcp::socket& socket, std::string host,
+                                                    std::uint16_t port) {
+  tcp::resolver resolver{co_await asio::this_coro::executor};
+  // In Asio 1.22 a resolve cannot be cancelled (getaddrinfo() runs on a
+  // thread of Asio's): past the timeout, `||` still waits for it to end.
+  auto [resolve_error, endpoints] =
+      co_await resolver.async_resolve(host, std::to_string(port), as_tuple_awaitable);
+  if (resolve_error) {
+    co_return connect_result{resolve_error, false};
+  }
+  auto [connect_error, endpoint] =
+      co_await asio::async_connect(socket, endpoints, as_tuple_awaitable);
+  co_return connect_result{connect_error, true};
+}
+//! [connect]
+
 //! [client]
 asio::awaitable<void> simple_echo_client(std::string host, std::uint16_t port,
                                          double timeout_seconds) {
@@ -91,29 +121,27 @@ asio::awaitable<void> simple_echo_client(std::string host, std::uint16_t port,
   const std::string too_long = " within " + seconds_text(timeout_seconds) + " s";
   const auto executor = co_await asio::this_coro::executor;
 
-  // Resolve the name, then try each address until one accepts
-  // (open_connection does both).
-  tcp::resolver resolver{executor};
-  auto [resolve_error, endpoints] =
-      co_await resolver.async_resolve(host, std::to_string(port), use_tuple);
-  if (resolve_error) {
-    throw std::system_error{resolve_error, "cannot resolve " + where};
-  }
   tcp::socket socket{executor};
-  const auto connected = co_await within(timeout, asio::async_connect(socket, endpoints, use_tuple));
+  const auto connected = co_await within(timeout, resolve_and_connect(socket, host, port));
   if (!connected) {
     throw std::runtime_error{"cannot connect to " + where + too_long};
   }
-  if (const auto [connect_error, endpoint] = *connected; connect_error) {
-    throw std::system_error{connect_error, "cannot connect to " + where};
+  if (connected->error) {
+    throw std::system_error{connected->error,
+                            (connected->resolved ? "cannot connect to " : "cannot resolve ") + where};
   }
+  // TCP_NODELAY, as the library's transport sets it: Nagle's algorithm
+  // would otherwise hold a small write until the last one is acknowledged.
+  std::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
 
   // The four lines in one buffer, one send: what the library's writer does
   // by collecting writes until we next wait. async_write sends it all
   // (async_write_some might send part), and `request` lives on this
   // coroutine's frame until it has.
   const std::string request = "First line.\nSecond line.\nThird line.\n" + std::string{last_line};
-  if (auto [write_error, sent] = co_await asio::async_write(socket, asio::buffer(request), use_tuple);
+  if (auto [write_error, sent] =
+          co_await asio::async_write(socket, asio::buffer(request), as_tuple_awaitable);
       write_error) {
     throw std::system_error{write_error, "connection lost"};
   }
@@ -131,9 +159,12 @@ asio::awaitable<void> simple_echo_client(std::string host, std::uint16_t port,
   for (;;) {
     std::string line;
     if (!at_eof) {
+      // The buffer's maximum is the limit plus the '\n': a line of exactly
+      // line_limit bytes is read, as asyncio reads it. Full without a '\n',
+      // the read fails with not_found.
       const auto read = co_await within(
-          timeout, asio::async_read_until(socket, asio::dynamic_buffer(received, line_limit), '\n',
-                                          use_tuple));
+          timeout, asio::async_read_until(socket, asio::dynamic_buffer(received, line_limit + 1),
+                                          '\n', as_tuple_awaitable));
       if (!read) {
         throw std::runtime_error{"no line from " + where + too_long};
       }

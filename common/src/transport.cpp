@@ -150,6 +150,7 @@ char* thread_read_buffer(std::size_t size) {
 
 }  // namespace
 
+//! [read_loop]
 // held or delivering → waiting; held if a hold stops reading.
 void transport::start_read() {
   switch (read_state_) {
@@ -230,6 +231,7 @@ void transport::on_readable(std::error_code error) {
   }
   start_read();
 }
+//! [read_loop]
 
 void transport::adapt_read_size(std::size_t last_read) {
   if (last_read == read_size_ && read_size_ < max_read_size) {
@@ -369,7 +371,7 @@ void transport::queue_written() {
   maybe_pause_protocol();
 }
 
-//! [write queue]
+//! [write_queue]
 // scheduled → sending. Anywhere else a flush has nothing to do: a write is
 // already in flight and takes pending_ when it completes, or nothing was written.
 void transport::flush() {
@@ -413,7 +415,7 @@ void transport::on_write(std::error_code error) {
     drained();
   }
 }
-//! [write queue]
+//! [write_queue]
 
 // Everything written has been sent: → idle, or eof_sent if write_eof()
 // waited for it; and the close() that waited for it ends the connection.

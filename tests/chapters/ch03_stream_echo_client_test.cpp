@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sstream>
 #include <string_view>
@@ -42,7 +43,15 @@ class raw_listener {
   ~raw_listener() { close(); }
 
   unsigned short port() const { return port_; }
-  int accept() { return ::accept(fd_, nullptr, nullptr); }
+  // The next connection, or -1 if none comes within 20 s (a client that
+  // failed to start must not hang the test).
+  int accept() {
+    pollfd waiting{fd_, POLLIN, 0};
+    if (::poll(&waiting, 1, 20'000) != 1) {
+      return -1;
+    }
+    return ::accept(fd_, nullptr, nullptr);
+  }
   void close() {
     if (fd_ >= 0) {
       ::close(fd_);
@@ -147,6 +156,70 @@ TEST_P(StreamEchoClientAlone, StopsAtEndOfFileWhenTheServerHangsUpEarly) {
   early_quitter.join();
   EXPECT_EQ(lines, (std::vector<std::string>{"Lines received", R"(b'First line.\n')",
                                              "b'Second'", "b''"}));
+}
+
+// A server that answers the request with `reply` (and then, with
+// `then_end`, its end of file), then waits for the client to hang up
+// (bounded by the client's own end: run_to_end() kills it after 20 s at
+// most, which closes the connection).
+void answer_once(raw_listener& listener, const std::string& reply, bool then_end = false) {
+  const int connection = listener.accept();
+  char buffer[256];
+  (void)::recv(connection, buffer, sizeof buffer, 0);
+  for (std::size_t sent = 0; sent < reply.size();) {
+    const auto n = ::send(connection, reply.data() + sent, reply.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      break;  // The client has gone.
+    }
+    sent += static_cast<std::size_t>(n);
+  }
+  if (then_end) {
+    ::shutdown(connection, SHUT_WR);
+  }
+  while (::recv(connection, buffer, sizeof buffer, 0) > 0) {
+  }
+  ::close(connection);
+}
+
+// asyncio's limit (64 KiB) bounds a line without its '\n': a line of exactly
+// 65,536 bytes is read (readuntil() fails only when the separator is found
+// past the limit, or more than the limit has come without one). The twin
+// once gave its buffer the limit itself, '\n' included, and failed here.
+TEST_P(StreamEchoClientAlone, ALineAsLongAsTheLimitIsRead) {
+  raw_listener listener;
+  const std::string longest(64 * 1024, 'x');
+  std::thread server{[&] { answer_once(listener, longest + "\nLast line.\n"); }};
+  std::vector<std::string> lines;
+  std::string errors;
+  EXPECT_EQ(run_to_end(GetParam(), {"--host", "127.0.0.1", "--port", std::to_string(listener.port())},
+                       &lines, &errors),
+            0)
+      << errors;
+  server.join();
+  // Compared line by line: a failure must not print 64 KiB of x.
+  ASSERT_EQ(lines.size(), 3U) << (lines.empty() ? "no output" : lines.back().substr(0, 80));
+  EXPECT_EQ(lines[0], "Lines received");
+  EXPECT_TRUE(lines[1] == "b'" + longest + "\\n'") << lines[1].substr(0, 80) << "...";
+  EXPECT_EQ(lines[2], R"(b'Last line.\n')");
+}
+
+// One byte more is an error, with status 1, and no line printed. (The
+// wording differs: asyncio and the library say "Separator is found, but
+// chunk is longer than limit" when the '\n' had already arrived; the twin,
+// which never reads past the limit, says it is not found.) The server then
+// hangs up: main.cpp, having printed its error, still waits for that.
+TEST_P(StreamEchoClientAlone, ALineOneByteOverTheLimitIsAFailure) {
+  raw_listener listener;
+  const std::string too_long(64 * 1024 + 1, 'x');
+  std::thread server{[&] { answer_once(listener, too_long + "\nLast line.\n", true); }};
+  std::vector<std::string> lines;
+  EXPECT_EQ(run_to_end(GetParam(), {"--host", "127.0.0.1", "--port", std::to_string(listener.port())},
+                       &lines),
+            1);
+  server.join();
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front(), "Lines received");
+  EXPECT_EQ(lines.size(), 1U) << lines.back().substr(0, 80);
 }
 
 TEST_P(StreamEchoClientAlone, ARefusedConnectionIsOneLineAndAFailure) {

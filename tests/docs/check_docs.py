@@ -71,6 +71,10 @@ def pages(root):
 FIX_COMMAND = "python3 tests/docs/check_docs.py listings --fix .  (or: ./scripts/sandbox.sh pages)"
 SNIPPET = re.compile(r"^[ \t]*\\snippet[ \t]+(\S+)[ \t]+(\S+)[ \t]*$", re.M)
 LISTING = re.compile(r"^<!-- listing: (\S+) (\S+) -->\n```cpp\n(.*?)^```[ \t]*$", re.M | re.S)
+# Any line that starts a listing, read or not: one that LISTING does not
+# match (a marker with a space, no ```cpp block after it) would otherwise be
+# skipped in silence, and its block stay empty while the check passes.
+LISTING_LINE = re.compile(r"^<!-- listing:.*$", re.M)
 ANY_MARKER = re.compile(r"^\s*//! \[[^\]]*\]\s*$")
 NAV = re.compile(r"^<!-- nav -->\n(.*)$", re.M)
 BOTTOM_NAV = "<!-- bottom-nav -->"
@@ -184,6 +188,13 @@ def check_listings(*args):
         text = page.read_text()
         count += len(LISTING.findall(text)) + len(SNIPPET.findall(text))
         problems = []
+        read = {match.start() for match in LISTING.finditer(text)}
+        for line in LISTING_LINE.finditer(text):
+            if line.start() not in read:
+                problems.append(f"{page.relative_to(root)}:{text.count(chr(10), 0, line.start()) + 1}: "
+                                f"cannot read this listing line (it must be '<!-- listing: FILE "
+                                f"MARKER -->', neither with a space, then a ```cpp block): "
+                                f"{line[0]}")
         wanted = synced(root, page, text, problems)
         failures += problems
         if wanted == text:
