@@ -65,7 +65,8 @@ asio::awaitable<void> both_and_either() {
 
 //! [channel]
 // A channel of jobs (numbers), safe to use from any thread: the producer
-// below runs on another executor (a thread_pool) than the consumer.
+// below runs on another executor (a thread_pool) than the consumer. Each
+// message is what a completion handler would get: an error code and a job.
 using job_channel = asio::experimental::concurrent_channel<void(std::error_code, int)>;
 
 asio::awaitable<void> produce(job_channel& jobs, int count) {
@@ -74,14 +75,17 @@ asio::awaitable<void> produce(job_channel& jobs, int count) {
     // producer's (flow control, as in chapter 08).
     co_await jobs.async_send(std::error_code{}, job, asio::use_awaitable);
   }
-  jobs.close();  // No more: the consumer's next receive fails, once it has taken the rest.
+  // The end, as a message in its place after the last job. Not close():
+  // in Asio 1.22, close() drops what the channel still holds, and the
+  // consumer's next receive fails at once, jobs or not.
+  co_await jobs.async_send(asio::error::eof, 0, asio::use_awaitable);
 }
 
 asio::awaitable<void> consume(job_channel& jobs) {
   for (;;) {
     auto [error, job] = co_await jobs.async_receive(sandbox::as_tuple_awaitable);
-    if (error) {  // asio::experimental::error::channel_closed
-      sandbox::println("consumer: the channel is closed, no more jobs");
+    if (error) {  // asio::error::eof: the producer has no more.
+      sandbox::println("consumer: the producer says it is done");
       break;
     }
     sandbox::println("consumer: job ", job);
