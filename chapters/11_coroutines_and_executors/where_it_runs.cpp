@@ -80,6 +80,23 @@ void an_awaitable_is_lazy() {
 }
 //! [awaitable]
 
+//! [inline]
+asio::awaitable<void> child() {
+  sandbox::println("  child: starts at once, before co_spawn has returned");
+  co_await asio::post(asio::use_awaitable);
+  sandbox::println("  child: resumes once the parent's step has ended");
+}
+
+// Called from a handler that its executor is already running, co_spawn
+// starts the new coroutine at once (Asio 1.22 dispatches it, not posts it)
+// and runs it up to its first co_await; only then does co_spawn return.
+asio::awaitable<void> parent() {
+  sandbox::println("parent: calls co_spawn(child)");
+  asio::co_spawn(co_await asio::this_coro::executor, child(), asio::detached);
+  sandbox::println("parent: co_spawn has returned");
+}
+//! [inline]
+
 // --- 2. Where a coroutine resumes -------------------------------------------
 
 //! [resume]
@@ -168,6 +185,11 @@ int main(int argc, char* argv[]) {
 
   sandbox::println("1. An awaitable, and co_spawn");
   an_awaitable_is_lazy();
+  {
+    asio::io_context context;
+    asio::co_spawn(context, parent(), asio::detached);
+    context.run();
+  }
 
   sandbox::println("2. Where a coroutine resumes: anywhere on its executor, here a pool of ",
                    threads, " threads");
