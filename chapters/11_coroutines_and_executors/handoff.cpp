@@ -131,6 +131,11 @@ void where_exceptions_go() {
   // waits. Another thread must run the loop meanwhile: here, a pool's.
   asio::thread_pool pool{1};
   std::future<void> result = asio::co_spawn(pool, fails(), asio::use_future);
+  // get() alone would wait for the result; join() first also waits until
+  // the pool has let go of the exception. Else the pool's thread may free it
+  // just after the catch below has read it, ordered only by libstdc++'s
+  // reference count, which ThreadSanitizer cannot see: it reports a race.
+  pool.join();
   try {
     result.get();
   } catch (const std::exception& error) {
