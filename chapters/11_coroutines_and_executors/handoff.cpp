@@ -167,11 +167,13 @@ void when_run_returns() {
   auto guard = asio::make_work_guard(waiting);
   std::jthread helper{[&waiting, &guard] {
     std::this_thread::sleep_for(50ms);
-    asio::post(waiting, [] { sandbox::println("  a handler posted by another thread, 50 ms later"); });
+    asio::post(waiting,
+               [] { sandbox::println("  a handler posted by another thread, 50 ms later"); });
     guard.reset();  // Nothing more to come: run() may return once the queue is empty.
   }};
   ran = waiting.run();
-  sandbox::println("with a work guard: run() returned after ", ran, " handler, once the guard was reset");
+  sandbox::println("with a work guard: run() returned after ", ran,
+                   " handler, once the guard was reset");
 }
 //! [work_guard]
 

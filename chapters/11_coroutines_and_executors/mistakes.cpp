@@ -11,7 +11,8 @@
 //                        before the coroutine reads it. AddressSanitizer
 //                        reports a heap-use-after-free (build with the
 //                        asan-ubsan preset); a normal build reads freed
-//                        memory and prints garbage, or, by luck, the job.
+//                        memory: it prints garbage, or nothing, or by luck
+//                        the job.
 //   mutex-across-await   workers hold a std::mutex across a co_await: the
 //                        waiting workers block every thread of the pool in
 //                        lock(), and none is left to resume the worker that
@@ -177,7 +178,8 @@ bool no_record_split(const std::vector<std::string>& lines) {
     if (!lines[i].ends_with(" begin")) {
       return false;
     }
-    const std::string record = lines[i].substr(0, lines[i].size() - std::string_view{" begin"}.size());
+    const std::string_view begin = lines[i];
+    const std::string record{begin.substr(0, begin.size() - std::string_view{" begin"}.size())};
     if (lines[i + 1] != record + " end") {
       return false;
     }
@@ -263,7 +265,8 @@ asio::awaitable<void> journal_through_a_channel(std::size_t workers, journal& bo
 int journal_demo(mistake error, std::size_t threads) {
   const std::size_t workers = threads + 1;
   const bool with_mutex = error == mistake::mutex_across_await;
-  sandbox::println("journal: ", workers, " workers on ", threads, threads == 1 ? " thread, " : " threads, ",
+  sandbox::println("journal: ", workers, " workers on ", threads,
+                   threads == 1 ? " thread, " : " threads, ",
                    with_mutex ? "each holding a std::mutex across co_await"
                               : "handing records to one keeper through a channel");
   journal book;
@@ -287,9 +290,10 @@ int journal_demo(mistake error, std::size_t threads) {
 /// Parses the command line, then shows the fixed forms, or one mistake.
 int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 11: two coroutine mistakes (and their fixes)"};
-  const std::map<std::string, mistake> mistakes{{"none", mistake::none},
-                                                {"dangling-reference", mistake::dangling_reference},
-                                                {"mutex-across-await", mistake::mutex_across_await}};
+  const std::map<std::string, mistake> mistakes{
+      {"none", mistake::none},
+      {"dangling-reference", mistake::dangling_reference},
+      {"mutex-across-await", mistake::mutex_across_await}};
   std::string chosen = "none";
   std::size_t threads = 2;
   cli.app()
