@@ -150,15 +150,15 @@ void where_exceptions_go() {
 void when_run_returns() {
   // run() runs handlers until none is left to run or pending (no timer, no
   // socket operation, no coroutine): then it returns. An io_context with
-  // nothing to do returns at once, even if another thread is about to
-  // post something.
+  // nothing to do returns at once; what another thread posts afterwards
+  // waits in its queue, and nobody runs it (unless run() is called again,
+  // after restart()).
   asio::io_context idle;
-  std::jthread late{[&idle] {
-    std::this_thread::sleep_for(50ms);
-    asio::post(idle, [] { sandbox::println("never printed: nobody runs the loop any more"); });
-  }};
   std::size_t ran = idle.run();
   sandbox::println("without a work guard: run() returned at once, after ", ran, " handlers");
+  std::jthread late{[&idle] {
+    asio::post(idle, [] { sandbox::println("never printed: nobody runs the loop any more"); });
+  }};
   late.join();  // Its handler stays queued; the loop is destroyed with it, unrun.
 
   // A work guard counts as work until reset(): run() waits for the handler
