@@ -53,10 +53,15 @@ enum class mistake { none, dangling_reference, mutex_across_await };
 // The status of a run that the watchdog ended: documented on the page.
 constexpr int deadlocked_status = 3;
 
-// A pause that stands for real I/O (writing a record to a disk, say): the
-// coroutine is suspended and its thread is free for other handlers.
-asio::awaitable<void> pause() {
-  asio::steady_timer timer{co_await asio::this_coro::executor, 10ms};
+// A pause that stands for real I/O (a request arriving, a record being
+// written): the coroutine is suspended and its thread is free for other
+// handlers. A write takes longer than the wait for a request, here as on a
+// real disk; the deadlock below needs that only to happen on every run.
+constexpr auto request_time = 10ms;
+constexpr auto write_time = 100ms;
+
+asio::awaitable<void> pause(std::chrono::milliseconds how_long) {
+  asio::steady_timer timer{co_await asio::this_coro::executor, how_long};
   co_await timer.async_wait(asio::use_awaitable);
 }
 
@@ -76,14 +81,14 @@ struct job {
 // here a reference to the caller's job, not a copy of it. The reference is
 // read after the first co_await, long after the caller has moved on.
 asio::awaitable<void> process_by_reference(const job& work) {
-  co_await pause();
+  co_await pause(request_time);
   sandbox::println("job ", work.number, ": ", work.task);  // The job is gone.
 }
 
 // The fix: take it by value. The frame holds its own copy, which lives as
 // long as the coroutine does.
 asio::awaitable<void> process(job work) {
-  co_await pause();
+  co_await pause(request_time);
   sandbox::println("job ", work.number, ": ", work.task);
 }
 
@@ -194,14 +199,14 @@ bool no_record_split(const std::vector<std::string>& lines) {
 // handler, another worker, which blocks that thread in lock(). With one
 // worker more than the pool has threads, every thread ends up blocked, and
 // none is left to resume the worker that would unlock. (The first pause
-// only lets every worker get ready at about the same time, as requests
-// arriving together would.)
+// lets every worker get ready at about the same time, as requests arriving
+// together would: all are waiting for the mutex before the write is done.)
 asio::awaitable<void> write_record_holding_a_mutex(journal& book, std::mutex& book_mutex,
                                                    int worker) {
-  co_await pause();  // Waiting for something to record, as a connection waits for a request.
+  co_await pause(request_time);  // Waiting for something to record.
   const std::lock_guard lock{book_mutex};
   book.add("record " + std::to_string(worker) + " begin");
-  co_await pause();  // Suspended, the mutex still locked.
+  co_await pause(write_time);  // Suspended, the mutex still locked.
   book.add("record " + std::to_string(worker) + " end");
 }  // Unlocked here, maybe by another thread than the one that locked it.
 //! [mutex]
@@ -235,7 +240,7 @@ asio::awaitable<void> journal_with_a_mutex(std::size_t workers, journal& book) {
 using record_channel = asio::experimental::concurrent_channel<void(std::error_code, int)>;
 
 asio::awaitable<void> send_record(record_channel& records, int worker) {
-  co_await pause();  // Waiting for something to record, as above.
+  co_await pause(request_time);  // Waiting for something to record.
   co_await records.async_send(std::error_code{}, worker, asio::use_awaitable);
 }
 
@@ -243,7 +248,7 @@ asio::awaitable<void> keep_journal(record_channel& records, std::size_t count, j
   for (std::size_t i = 0; i < count; ++i) {
     const int worker = co_await records.async_receive(asio::use_awaitable);
     book.add("record " + std::to_string(worker) + " begin");
-    co_await pause();
+    co_await pause(write_time);
     book.add("record " + std::to_string(worker) + " end");
   }
 }
