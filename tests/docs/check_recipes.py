@@ -50,7 +50,8 @@ page's number back), a client's own port (`127.0.0.1:PORT`), and the
 address telnet tries first for `localhost` (`::1` or `127.0.0.1`, as
 /etc/hosts says). `build/dev/chapters/` in a command means BIN, and a
 chapter's program (or its reference.py) is given the port it would have
-taken by default. Status 77 (a CTest skip) when telnet or nc is missing.
+taken by default, if it has a --port (chapter 11's programs have none).
+Status 77 (a CTest skip) when telnet or nc is missing.
 """
 import os
 import pathlib
@@ -196,6 +197,21 @@ def recipes_in(page):
         yield text[:match.start()].count("\n") + 1, steps, terminals
 
 
+def takes_port(bin_dir, program):
+    """True if `program` (build/dev/chapters/NAME, or a reference.py) has
+    a --port option, as its --help says."""
+    if program.endswith("reference.py"):
+        return True
+    name = program.rsplit("/", 1)[-1]
+    if name not in PORT_TAKERS:
+        shown = subprocess.run([str(bin_dir / name), "--help"], capture_output=True, text=True)
+        PORT_TAKERS[name] = "--port" in shown.stdout
+    return PORT_TAKERS[name]
+
+
+PORT_TAKERS = {}  # Program name -> whether it takes --port, asked once.
+
+
 def run(root, bin_dir, steps, blocks):
     """Plays one recipe; returns a list of failures (empty if it worked)."""
     any_thread, any_figure = "any-thread" in steps, "any-figure" in steps
@@ -214,10 +230,14 @@ def run(root, bin_dir, steps, blocks):
     ports = {page_port: str(free_port()) for page_port in PAGE_PORTS}
     commands = []
     for command, _ in blocks:
-        # The chapters serve on (or connect to) 2222 unless told: tell them.
-        default = "" if "--port" in command else f" --port {ports['2222']}"
+        # The chapters serve on (or connect to) 2222 unless told: tell them
+        # (those that take a port: not chapter 11's demonstrations).
+        def with_port(match):
+            if "--port" in command or not takes_port(bin_dir, match[1]):
+                return match[1]
+            return f"{match[1]} --port {ports['2222']}"
         command = re.sub(r"(build/dev/chapters/[\w.-]+|chapters/[\w.-]+/reference\.py)",
-                         rf"\1{default}", command)
+                         with_port, command)
         command = command.replace("build/dev/chapters/", f"{bin_dir}/")
         for page_port, port in ports.items():
             command = re.sub(rf"\b{page_port}\b", port, command)
