@@ -265,8 +265,9 @@ std::string message_of(const std::exception_ptr& failure) {
   try {
     std::rethrow_exception(failure);
   } catch (const asio::multiple_exceptions& errors) {
-    // `&&` ends with every child's exception; this holds the first.
-    return "multiple_exceptions, the first: " + message_of(errors.first_exception());
+    // `&&` throws every child's exception in one of these (one inside
+    // another, for a && b && c); the first says what happened.
+    return message_of(errors.first_exception());
   } catch (const std::system_error& error) {
     return error.code().message();
   } catch (const std::exception& error) {

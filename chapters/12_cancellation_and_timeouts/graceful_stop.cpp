@@ -64,7 +64,15 @@ struct server_state {
   std::list<connection> connections;  // A list: entries never move.
   int opened = 0;
   int said_goodbye = 0;
-  asio::steady_timer* all_ended = nullptr;  // Cancelled when the last one ends.
+  bool accepting = true;
+  asio::steady_timer* all_ended = nullptr;  // Cancelled once everything has ended.
+
+  [[nodiscard]] bool everything_ended() const { return !accepting && connections.empty(); }
+  void note_an_end() {
+    if (stopping && everything_ended()) {
+      all_ended->cancel();
+    }
+  }
 
   template <typename... Args>
   void say(const connection& who, const Args&... what) const {
@@ -156,23 +164,30 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, server_state& state) {
     auto [error, socket] = co_await acceptor.async_accept(
         asio::bind_cancellation_slot(state.accept_stop.slot(), sandbox::as_tuple_awaitable));
     state.accept_stop.slot().clear();
-    if (state.stopping) {
-      break;  // Cancelled (or a connection that came as we stopped: dropped).
+    if (error == asio::error::operation_aborted && state.stopping) {
+      break;  // The stop cancelled the accept; the acceptor closes as we return.
     }
     if (error) {
       println("accept failed: ", error.message());
       continue;
     }
+    // (An accept that completed as the stop came is served all the same: its
+    // coroutine sees `stopping` and says goodbye at once. Connections still
+    // in the kernel's queue are reset when the acceptor closes; chapter 09
+    // accepts them all first.)
     state.connections.emplace_back().number = ++state.opened;
     const auto entry = std::prev(state.connections.end());
     asio::co_spawn(executor, serve_client(std::move(socket), *entry, state),
                    [&state, entry](std::exception_ptr) {
                      state.connections.erase(entry);
-                     if (state.stopping && state.connections.empty()) {
-                       state.all_ended->cancel();
-                     }
+                     state.note_an_end();
                    });
+    if (state.stopping) {
+      break;
+    }
   }
+  state.accepting = false;
+  state.note_an_end();
 }
 
 //! [stop]
@@ -216,7 +231,7 @@ asio::awaitable<void> serve(sandbox::server_options where, stop_by how) {
           how == stop_by::cancel ? "cancelling the reads of " : "closing the sockets of ",
           state.connections.size(), " connection(s)");
   stop(state);
-  if (!state.connections.empty()) {
+  if (!state.everything_ended()) {
     co_await all_ended.async_wait(sandbox::as_tuple_awaitable);
   }
   println("Stopped: ", state.opened, " connection(s) served, ", state.said_goodbye,
