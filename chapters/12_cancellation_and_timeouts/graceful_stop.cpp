@@ -35,6 +35,7 @@
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 namespace {
 
@@ -60,14 +61,14 @@ struct server_state {
   bool quiet = false;
   stop_by how = stop_by::cancel;
   bool stopping = false;
-  asio::cancellation_signal accept_stop;
+  std::list<asio::cancellation_signal> accept_stops;  // One per listening socket.
   std::list<connection> connections;  // A list: entries never move.
   int opened = 0;
   int said_goodbye = 0;
-  bool accepting = true;
+  int accepting = 0;  // Accept loops still running.
   asio::steady_timer* all_ended = nullptr;  // Cancelled once everything has ended.
 
-  [[nodiscard]] bool everything_ended() const { return !accepting && connections.empty(); }
+  [[nodiscard]] bool everything_ended() const { return accepting == 0 && connections.empty(); }
   void note_an_end() {
     if (stopping && everything_ended()) {
       all_ended->cancel();
@@ -158,12 +159,13 @@ asio::awaitable<void> serve_client(tcp::socket socket, connection& me, server_st
 // Accepts until the stop cancels the accept; each connection gets a
 // coroutine of its own and an entry in the server's list, which the entry's
 // coroutine removes when it ends.
-asio::awaitable<void> accept_loop(tcp::acceptor acceptor, server_state& state) {
+asio::awaitable<void> accept_loop(tcp::acceptor acceptor, asio::cancellation_signal& accept_stop,
+                                  server_state& state) {
   const auto executor = co_await asio::this_coro::executor;
   for (;;) {
     auto [error, socket] = co_await acceptor.async_accept(
-        asio::bind_cancellation_slot(state.accept_stop.slot(), sandbox::as_tuple_awaitable));
-    state.accept_stop.slot().clear();
+        asio::bind_cancellation_slot(accept_stop.slot(), sandbox::as_tuple_awaitable));
+    accept_stop.slot().clear();
     if (error == asio::error::operation_aborted && state.stopping) {
       break;  // The stop cancelled the accept; the acceptor closes as we return.
     }
@@ -186,7 +188,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, server_state& state) {
       break;
     }
   }
-  state.accepting = false;
+  --state.accepting;
   state.note_an_end();
 }
 
@@ -196,7 +198,9 @@ asio::awaitable<void> accept_loop(tcp::acceptor acceptor, server_state& state) {
 // its own coroutine: stop() only asks.
 void stop(server_state& state) {
   state.stopping = true;
-  state.accept_stop.emit(asio::cancellation_type::total);
+  for (auto& accept_stop : state.accept_stops) {
+    accept_stop.emit(asio::cancellation_type::total);
+  }
   for (auto& connection : state.connections) {
     if (state.how == stop_by::cancel) {
       connection.read_stop.emit(asio::cancellation_type::total);
@@ -218,13 +222,24 @@ asio::awaitable<void> serve(sandbox::server_options where, stop_by how) {
   state.how = how;
   state.all_ended = &all_ended;
 
+  // Every address the host resolves to (as chapter 02's plain-Asio twin);
+  // with port 0, the first one's port for all.
   tcp::resolver resolver{executor};
-  const auto endpoints =
-      co_await resolver.async_resolve(where.host, std::to_string(where.port),
-                                      tcp::resolver::passive, asio::use_awaitable);
-  tcp::acceptor acceptor{executor, endpoints.begin()->endpoint()};
-  println("Serving on ", sandbox::host_port(where.host, acceptor.local_endpoint().port()));
-  asio::co_spawn(executor, accept_loop(std::move(acceptor), state), asio::detached);
+  std::vector<tcp::acceptor> acceptors;
+  unsigned short port = where.port;
+  for (const auto& entry : co_await resolver.async_resolve(
+           where.host, std::to_string(where.port), tcp::resolver::passive, asio::use_awaitable)) {
+    tcp::endpoint endpoint = entry.endpoint();
+    endpoint.port(port);
+    acceptors.emplace_back(executor, endpoint);  // Open, SO_REUSEADDR, bind, listen.
+    port = acceptors.back().local_endpoint().port();
+  }
+  println("Serving on ", sandbox::host_port(where.host, port));
+  for (auto& acceptor : acceptors) {
+    ++state.accepting;
+    asio::co_spawn(executor, accept_loop(std::move(acceptor), state.accept_stops.emplace_back(), state),
+                   asio::detached);
+  }
 
   const int signal = co_await signals.async_wait(asio::use_awaitable);
   println("Stopping (", signal == SIGINT ? "SIGINT" : "SIGTERM", "): no new connections; ",
