@@ -141,6 +141,12 @@ def settle(terminals):
         pass
 
 
+def takes_a_port(program):
+    """True if `program --help` names a --port option."""
+    help_text = subprocess.run([str(program), "--help"], capture_output=True, text=True).stdout
+    return "--port" in help_text
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -214,8 +220,12 @@ def run(root, bin_dir, steps, blocks):
     ports = {page_port: str(free_port()) for page_port in PAGE_PORTS}
     commands = []
     for command, _ in blocks:
-        # The chapters serve on (or connect to) 2222 unless told: tell them.
+        # The chapters serve on (or connect to) 2222 unless told: tell them
+        # (not the programs without a --port, chapter 12's demonstrations).
         default = "" if "--port" in command else f" --port {ports['2222']}"
+        program = re.search(r"build/dev/chapters/([\w.-]+)", command)
+        if program and not takes_a_port(bin_dir / program[1]):
+            default = ""
         command = re.sub(r"(build/dev/chapters/[\w.-]+|chapters/[\w.-]+/reference\.py)",
                          rf"\1{default}", command)
         command = command.replace("build/dev/chapters/", f"{bin_dir}/")
