@@ -175,9 +175,10 @@ void types_demo() {
             sandbox::bytes_repr({data.data(), read.size}));
   }
 
-  // A coroutine's slot lets only terminal in, unless the coroutine says
-  // otherwise (this_coro::reset_cancellation_state): whatever it awaits
-  // must be left usable by a cancellation, and terminal promises nothing.
+  // A coroutine is itself a composed operation: cancelled midway, it may
+  // have done part of its work. So its slot lets in only terminal (which
+  // promises nothing about that), unless the coroutine says it can keep a
+  // stronger promise (this_coro::reset_cancellation_state).
   {
     asio::cancellation_signal signal;
     ending wait;
@@ -210,7 +211,9 @@ void types_demo() {
 // Coroutines cancelled together. A cancellation_signal has one slot, and a
 // slot serves one operation (here: one co_spawn), so the group keeps a
 // signal per member; cancel() emits on each. A member's entry goes when it
-// ends, so the group is also a count of what still runs.
+// ends, so the group is also a count of what still runs. The group must
+// outlive its members (their completions erase their entries): here, the
+// loop runs dry before the group goes.
 class task_group {
  public:
   explicit task_group(asio::any_io_executor executor) : executor_{std::move(executor)} {}
