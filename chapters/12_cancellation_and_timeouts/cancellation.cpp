@@ -391,7 +391,8 @@ void race_demo() {
     println("re-armed as chapter 09's deadline does after each line (expires_after):");
     two_expired_timers timers;
     timers.deadline.expires_at(timers.past);
-    arm_unguarded(timers.deadline, [] { println("  the old action runs: the client is closed as idle"); });
+    arm_unguarded(timers.deadline,
+                  [] { println("  the old action runs: the client is closed as idle"); });
     timers.first.async_wait([&timers](std::error_code) {
       println("  a line arrived; expires_after(30 s) cancelled ",
               timers.deadline.expires_after(30s), " wait(s)");
@@ -404,7 +405,8 @@ void race_demo() {
     println("the same with a guarded deadline:");
     two_expired_timers timers;
     guarded_deadline idle{timers.deadline};
-    idle.arm_at(timers.past, [] { println("  the old action runs: the client is closed as idle"); });
+    idle.arm_at(timers.past,
+                [] { println("  the old action runs: the client is closed as idle"); });
     timers.first.async_wait([&idle](std::error_code) {
       println("  a line arrived; the deadline is armed again for 30 s");
       idle.arm(30s, [] { println("  the new action runs"); });

@@ -15,9 +15,9 @@
 // The stop reaches only the one wait that can last for ever, a connection's
 // read, and it leaves the socket open: the coroutine that owns the socket
 // writes its goodbye, half-closes, reads until the client closes, and closes
-// it itself. --stop close does what chapter 09's shutdown does to its
-// transports, but to bare sockets: closes them under the coroutines. Their
-// reads end too, and then the goodbye fails on a socket that is gone.
+// it itself. --stop close is the mistake to compare: it closes the bare
+// sockets under the coroutines that own them. Their reads end too, and then
+// the goodbye fails on a socket that is gone.
 #include "sandbox/address.hpp"
 #include "sandbox/console.hpp"
 #include "sandbox/options.hpp"
@@ -129,8 +129,8 @@ asio::awaitable<void> serve_client(tcp::socket socket, connection& me, server_st
       break;
     }
     ++reads;
-    auto [write_error, sent] =
-        co_await asio::async_write(socket, asio::buffer(data.data(), size), sandbox::as_tuple_awaitable);
+    auto [write_error, sent] = co_await asio::async_write(
+        socket, asio::buffer(data.data(), size), sandbox::as_tuple_awaitable);
     if (write_error) {
       failure = write_error;
       break;
@@ -237,8 +237,8 @@ asio::awaitable<void> serve(sandbox::server_options where, stop_by how) {
   println("Serving on ", sandbox::host_port(where.host, port));
   for (auto& acceptor : acceptors) {
     ++state.accepting;
-    asio::co_spawn(executor, accept_loop(std::move(acceptor), state.accept_stops.emplace_back(), state),
-                   asio::detached);
+    auto& accept_stop = state.accept_stops.emplace_back();
+    asio::co_spawn(executor, accept_loop(std::move(acceptor), accept_stop, state), asio::detached);
   }
 
   const int signal = co_await signals.async_wait(asio::use_awaitable);
