@@ -18,6 +18,11 @@ Chapters (on PATH):
   ch08_flow_control_server    an echo server that a client which never reads cannot fill up
   ch09_robust_server          a line echo server no client can hurt: timeouts, limits, graceful shutdown
   ch10_troublemaker           a client that misbehaves on purpose (--mode never-reads, idle, ...)
+  ch11_where_it_runs          which thread runs each step of a coroutine; strands keep order
+  ch11_handoff                &&, ||, a channel between coroutines, where an exception goes
+  ch11_mistakes               two deliberate coroutine mistakes (see chapter 11's page)
+  ch12_cancellation           timeouts, cancellation types, groups, the queued-handler race
+  ch12_graceful_stop_server   an echo server that stops by cancelling, losing nothing
 
 Serve the lesson to your machine, then run `telnet localhost 2222` there:
   docker run -it --rm -p 2222:2222 IMAGE ch01_protocol_echo_server --host 0.0.0.0

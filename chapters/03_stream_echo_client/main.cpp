@@ -6,87 +6,32 @@
 // chapter 02 first, then this. With --timeout SECONDS, the connect and each
 // read may take that long before the client gives up with one line and
 // status 1; without it, the client waits as long as the lesson's does.
-//
-//   within(timeout, operation):  operation ──┐
-//                                           ├─ `||`: the first to finish wins,
-//                                timer ──────┘   the other is cancelled
+// within() (sandbox/within.hpp) is asyncio.wait_for(): the operation raced
+// against a timer with `||`; chapter 12 shows how it is built.
 #include "sandbox/address.hpp"
 #include "sandbox/bytes_repr.hpp"
 #include "sandbox/console.hpp"
 #include "sandbox/options.hpp"
 #include "sandbox/run.hpp"
 #include "sandbox/streams.hpp"
-
-#include <asio/experimental/awaitable_operators.hpp>
+#include "sandbox/within.hpp"
 
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
-#include <variant>
 
 namespace {
 
 constexpr std::string_view last_line = "Last line.\n";
 
-/// How long the connect and each read may take; none by default.
-using timeout_t = std::optional<std::chrono::steady_clock::duration>;
-
-//! [within]
-// asyncio.wait_for(operation, timeout): the operation's result, or nothing
-// once `timeout` has passed. `||` (awaitable_operators) runs both at once;
-// when one finishes, the other is cancelled (the timer, or the read whose
-// wait then ends with operation_aborted) and awaited, so nothing is left
-// running behind us. Asio 1.22 has no cancel_after() to do this for us.
-//
-// One trap: `||` waits for the first *success*. An operation that throws
-// (a refused connection) does not end the race, the timer would still win
-// and the refusal would be reported as a timeout. So the operation's
-// exception is caught inside the race and thrown again once it is over.
-template <typename T>
-asio::awaitable<std::optional<T>> within(timeout_t timeout, asio::awaitable<T> operation) {
-  std::optional<T> result;
-  if (!timeout) {
-    result.emplace(co_await std::move(operation));
-    co_return result;
-  }
-  // The operation's result or its exception, as a value. (A struct, not a
-  // std::variant: `||` flattens a variant operand into its own result.)
-  struct outcome {
-    std::optional<T> result;
-    std::exception_ptr failure;
-  };
-  // (Filled in steps on purpose. A first draft wrote
-  // `co_return outcome{co_await op, nullptr};` and `co_return
-  // std::move(finished.result);`, and GCC 12 built code from it that
-  // destroyed the string read twice: a test caught the crash.)
-  auto caught = [](asio::awaitable<T> op) -> asio::awaitable<outcome> {
-    outcome done;
-    try {
-      done.result.emplace(co_await std::move(op));
-    } catch (...) {
-      done.failure = std::current_exception();
-    }
-    co_return done;
-  };
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer{co_await asio::this_coro::executor, *timeout};
-  auto winner = co_await (caught(std::move(operation)) || timer.async_wait(asio::use_awaitable));
-  if (winner.index() == 1) {
-    co_return std::nullopt;  // The timer finished first.
-  }
-  outcome& finished = std::get<0>(winner);
-  if (finished.failure) {
-    std::rethrow_exception(finished.failure);
-  }
-  result = std::move(finished.result);
-  co_return result;
-}
-//! [within]
+// How long the connect and each read may take; none by default. within()
+// (common/include/sandbox/within.hpp) races each against a timer.
+using timeout_t = sandbox::optional_timeout;
+using sandbox::within;
 
 // "0.5", as Python's f"{0.5:g}" writes it, so both consoles say the same.
 std::string seconds_text(double seconds) {

@@ -231,7 +231,7 @@ def run(root, bin_dir, steps, blocks):
     commands = []
     for command, _ in blocks:
         # The chapters serve on (or connect to) 2222 unless told: tell them
-        # (those that take a port: not chapter 11's demonstrations).
+        # (those that take a port: not chapters 11 and 12's demonstrations).
         def with_port(match):
             if "--port" in command or not takes_port(bin_dir, match[1]):
                 return match[1]
