@@ -9,7 +9,8 @@
 #            docs/benchmarks/ and the tables in docs/benchmarks.md and
 #            docs/performance.md, then chapter 06's and chapter 09's measurements;
 #   fuzz     builds the fuzz preset (clang) and fuzzes the stream reader's
-#            framing for SECONDS (default 60), starting from fuzz/corpus/;
+#            framing and chapter 13's RESP parser for SECONDS in all (default
+#            60, half each), starting from fuzz/corpus/;
 #   pages    refreshes the pages from the sources: every listing becomes its
 #            marked region again (a "\snippet FILE MARKER" line becomes a
 #            listing), each chapter's bottom navigation a copy of its top one,
@@ -167,9 +168,15 @@ case "$mode" in
     # New inputs go to a scratch folder (the first one named), so the
     # repository's corpus changes only when someone adds an input on purpose.
     scratch=$(mktemp -d)
-    echo "==> Fuzzing the stream reader for $seconds s (new inputs in $scratch)"
-    build/fuzz/fuzz/stream_reader_fuzz -max_total_time="$seconds" -max_len=4096 \
+    # The time is shared between the targets: each gets half.
+    half=$(( (seconds + 1) / 2 ))
+    echo "==> Fuzzing the stream reader for $half s (new inputs in $scratch)"
+    build/fuzz/fuzz/stream_reader_fuzz -max_total_time="$half" -max_len=4096 \
       -print_final_stats=1 "$scratch" fuzz/corpus/stream_reader
+    scratch=$(mktemp -d)
+    echo "==> Fuzzing chapter 13's RESP parser for $half s (new inputs in $scratch)"
+    build/fuzz/fuzz/resp_parser_fuzz -max_total_time="$half" -max_len=4096 \
+      -print_final_stats=1 "$scratch" fuzz/corpus/resp_parser
     ;;
   *) usage ;;
 esac
