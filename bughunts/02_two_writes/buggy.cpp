@@ -68,9 +68,10 @@ class session : public std::enable_shared_from_this<session> {
 
   //! [send]
   // Every message goes through send(), whoever writes it. The bug: each
-  // call starts its own async_write at once. "async_write sends it all",
-  // true, but in several write_some calls when the socket's buffer is full,
-  // and a heartbeat started meanwhile goes out between two of them.
+  // call starts its own async_write at once. "async_write sends it all":
+  // true, but in several write_some calls (64 KiB at most each, less when
+  // the socket's buffer is full), and a heartbeat started meanwhile goes
+  // out between two of them.
   void send(std::string message) {
     auto owned = std::make_shared<std::string>(std::move(message));
     asio::async_write(socket_, asio::buffer(*owned),

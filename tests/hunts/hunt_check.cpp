@@ -172,8 +172,9 @@ verdict many_words(server& under_test) {
   for (auto& connection : connections) {
     std::string received;
     while (std::count(received.begin(), received.end(), '\n') < words) {
+      std::string some;
       try {
-        received += connection.receive_some(3s);
+        some = connection.receive_some(3s);
       } catch (const std::exception&) {
         answered += static_cast<int>(std::count(received.begin(), received.end(), '\n'));
         under_test.process->send_signal(SIGKILL);
@@ -181,6 +182,10 @@ verdict many_words(server& under_test) {
         return {true, "deadlocked: no answer for 3 s, " + std::to_string(answered) + " of " +
                           std::to_string(clients * words) + " answered; the server was killed"};
       }
+      if (some.empty()) {
+        return {true, "the server closed a connection before answering all its words"};
+      }
+      received += some;
     }
     answered += words;
   }
