@@ -82,8 +82,8 @@ class session : public std::enable_shared_from_this<session> {
     answer_ = "answer: " + questions_.front() + "\n";
     questions_.pop_front();
     asio::async_write(socket_, asio::buffer(answer_),
-                      [self = shared_from_this()](std::error_code error, std::size_t /*sent*/) {
-                        if (!error && !self->questions_.empty()) {
+                      [self = shared_from_this()](std::error_code failed, std::size_t /*sent*/) {
+                        if (!failed && !self->questions_.empty()) {
                           self->think();
                         }
                       });
