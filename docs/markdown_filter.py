@@ -27,11 +27,18 @@ root = pathlib.Path(__file__).resolve().parent.parent
 
 def page_id(path):
     """A page's id (its \\ref and \\subpage name), from where it lives:
-    chapters/NN_name/README.md is chNN_name, docs/NAME.md is NAME. The
-    top-level README.md is the main page and needs none."""
+    chapters/NN_name/README.md is chNN_name, docs/NAME.md is NAME; the
+    practice pages: exercises/README.md is exercises, exercises/NN_name/README.md
+    exNN_name, and so for bughunts/ (huntNN_name). The top-level README.md is
+    the main page and needs none."""
     relative = path.relative_to(root)
     if relative.parts[0] == "chapters" and relative.name == "README.md":
         return "ch" + relative.parent.name
+    practice = {"exercises": "ex", "bughunts": "hunt"}
+    if relative.parts[0] in practice and relative.name == "README.md":
+        if len(relative.parts) == 2:
+            return relative.parts[0]
+        return practice[relative.parts[0]] + relative.parent.name
     if relative.parts[0] == "docs":
         return relative.stem
     return None
@@ -55,6 +62,10 @@ def doxygen_only_syntax(text):
 
 def to_ref(match):
     text, target = match[1], match[2]
+    if "://" not in target and ".md#" in target:
+        # A section of another page. Doxygen names sections autotoc_mdN, not
+        # by the code host's slugs, so in the site the link goes to the page.
+        return f"[{text}]({target.split('#')[0]})"
     if "://" in target or target.endswith(".md") or target.startswith("#"):
         return match[0]
     source = (page.parent / target).resolve()

@@ -131,10 +131,17 @@ def msc_text(diagram):
 
 def page_id(root, page):
     """The id docs/markdown_filter.py gives a page (keep the two the same):
-    chapters/NN_name/README.md is chNN_name, docs/NAME.md is NAME."""
+    chapters/NN_name/README.md is chNN_name, docs/NAME.md is NAME,
+    exercises/NN_name/README.md exNN_name, bughunts/NN_name/README.md
+    huntNN_name, and the two folders' own README.md exercises and bughunts."""
     relative = page.relative_to(root)
     if relative.parts[0] == "chapters" and relative.name == "README.md":
         return "ch" + relative.parent.name
+    practice = {"exercises": "ex", "bughunts": "hunt"}
+    if relative.parts[0] in practice and relative.name == "README.md":
+        if len(relative.parts) == 2:
+            return relative.parts[0]
+        return practice[relative.parts[0]] + relative.parent.name
     return relative.stem if relative.parts[0] == "docs" else None
 
 
