@@ -268,8 +268,9 @@ std::string message_of(const std::exception_ptr& failure) {
   try {
     std::rethrow_exception(failure);
   } catch (const asio::multiple_exceptions& errors) {
-    // `&&` throws every child's exception in one of these (one inside
-    // another, for a && b && c); the first says what happened.
+    // When both operands of `&&` throw, it throws one of these, which keeps
+    // only the first operand's exception (Asio 1.22 drops the other's); for
+    // a && b && c, one inside another.
     return message_of(errors.first_exception());
   } catch (const std::system_error& error) {
     return error.code().message();
