@@ -160,16 +160,17 @@ fingerprint() { cksum <"$1/main.cpp" | cut -d' ' -f1; }
 # not started | not run yet | passed | failing, and "(edited since)".
 exercise_state() {
   local folder=$1 name; name=$(basename "$1")
-  if [ -f "$state_dir/$name" ]; then
-    local result print; read -r result print <"$state_dir/$name"
-    [ "$print" = "$(fingerprint "$folder")" ] && { echo "$result"; return; }
-    echo "$result (edited since)"
-    return
-  fi
   # Unchanged since the last commit (or no git to ask): the starter as given.
   if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
      git diff --quiet HEAD -- "$folder/main.cpp"; then
     echo "not started"
+  elif [ -f "$state_dir/$name" ]; then
+    local result print; read -r result print <"$state_dir/$name"
+    if [ "$print" = "$(fingerprint "$folder")" ]; then
+      echo "$result"
+    else
+      echo "$result (edited since)"
+    fi
   else
     echo "not run yet"
   fi
@@ -204,7 +205,8 @@ run_exercise() {
   if ! { cmake --preset dev >"$log" 2>&1 &&
          cmake --build --preset dev --target "$target" "ex${name}_test" >"$log" 2>&1; }; then
     # The compiler's own words, without the build tool's progress lines.
-    grep -v -e '^\[[0-9]*/[0-9]*\]' -e '^FAILED: ' -e '^/usr/bin/' -e '^ninja: ' "$log" | head -n 60
+    grep -v -e '^\[[0-9]*/[0-9]*\]' -e '^FAILED: ' -e '^/usr/bin/' -e '^ninja: ' "$log" |
+      sed -E "s|$PWD/||" | head -n 60
     echo "==> $folder does not build yet: the first error above is the one to fix."
     [ -z "$which" ] && record "$folder" failing
     return 1
