@@ -27,7 +27,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-  echo "usage: $0 lesson|test|bench [benchmark options]|fuzz [SECONDS]|exercise [NN [--solution]]|pages" >&2
+  local modes="lesson|test|bench [benchmark options]|fuzz [SECONDS]|exercise [NN [--solution]]"
+  echo "usage: $0 $modes|pages" >&2
   exit 2
 }
 [ $# -ge 1 ] || usage

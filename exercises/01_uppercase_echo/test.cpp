@@ -27,7 +27,7 @@ TEST(UppercaseEcho, LeavesEveryOtherByteUnchanged) {
   client.send(request);
   const auto reply = receive_bytes(client, expected.size());
   EXPECT_TRUE(reply == expected) << "expected " << shown(expected) << ", the program sent "
-                             << shown(reply);
+                                 << shown(reply);
 }
 
 TEST(UppercaseEcho, EchoesEveryChunkOfALongStream) {
@@ -51,7 +51,7 @@ TEST(UppercaseEcho, EndsWithStatusZeroOnSigterm) {
   server.process->send_signal(SIGTERM);
   const auto status = server.process->wait(5s);
   EXPECT_TRUE(status == 0) << "expected exit status 0 after SIGTERM, the program "
-                       << (status ? "ended with " + std::to_string(*status) : "kept running");
+                           << (status ? "ended with " + std::to_string(*status) : "kept running");
 }
 
 }  // namespace

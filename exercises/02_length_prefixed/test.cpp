@@ -26,7 +26,7 @@ TEST(LengthPrefixed, RepliesWithTheReversedPayloadInAFrame) {
   client.send(frame("hello"));
   const auto reply = receive_bytes(client, 9);
   EXPECT_TRUE(reply == frame("olleh")) << "expected the frame " << shown(frame("olleh"))
-                                   << ", the program sent " << shown(reply);
+                                       << ", the program sent " << shown(reply);
 }
 
 TEST(LengthPrefixed, WaitsForAFrameThatArrivesByteByByte) {
@@ -39,8 +39,8 @@ TEST(LengthPrefixed, WaitsForAFrameThatArrivesByteByByte) {
   }
   const auto reply = receive_bytes(client, 9);
   EXPECT_TRUE(reply == frame("tilps")) << "expected the frame " << shown(frame("tilps"))
-                                   << " once the last byte arrived, the program sent "
-                                   << shown(reply);
+                                       << " once the last byte arrived, the program sent "
+                                       << shown(reply);
 }
 
 TEST(LengthPrefixed, AnswersTwoFramesSentInOnePiece) {
@@ -50,7 +50,7 @@ TEST(LengthPrefixed, AnswersTwoFramesSentInOnePiece) {
   const std::string expected = frame("cba") + frame("") + frame("y" + std::string(300, 'x'));
   const auto reply = receive_bytes(client, expected.size());
   EXPECT_TRUE(reply == expected) << "expected three frames (\"cba\", an empty one, \"y\" + 300 x), "
-                             << "the program sent " << shown(reply.substr(0, 40));
+                                 << "the program sent " << shown(reply.substr(0, 40));
 }
 
 TEST(LengthPrefixed, ClosesWithoutAReplyWhenALengthPassesTheLimit) {
@@ -60,7 +60,7 @@ TEST(LengthPrefixed, ClosesWithoutAReplyWhenALengthPassesTheLimit) {
   client.send("\x00\x01\x00\x01"s + "not worth waiting for");
   const auto reply = receive_bytes(client, 1, 1s);
   EXPECT_TRUE(reply == "") << "expected no reply to a frame of 65537 bytes, the program sent "
-                       << shown(reply);
+                           << shown(reply);
   EXPECT_TRUE(closed_within(client, 2s))
       << "expected the program to close the connection at once, it kept it open";
 }

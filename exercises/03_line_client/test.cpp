@@ -36,7 +36,7 @@ TEST(LineClient, PrintsEachReplyAndEndsAfterTheServerCloses) {
   for (const std::string message : {"one", "two"}) {
     const auto line = server.receive_line();
     ASSERT_TRUE(line == message + "\n") << "expected the program to send " << shown(message + "\n")
-                                    << ", it sent " << shown(line);
+                                        << ", it sent " << shown(line);
     server.send("echo: " + message + "\n");
   }
   EXPECT_TRUE(server.client_closed_within(2s))
@@ -48,7 +48,7 @@ TEST(LineClient, PrintsEachReplyAndEndsAfterTheServerCloses) {
                                  << ", it printed " << joined(lines);
   const auto status = client->wait(2s);
   EXPECT_TRUE(status == 0) << "expected exit status 0, the program "
-                       << (status ? "ended with " + std::to_string(*status) : "kept running");
+                           << (status ? "ended with " + std::to_string(*status) : "kept running");
 }
 
 TEST(LineClient, WaitsForTheWholeReplyLine) {
@@ -80,8 +80,8 @@ TEST(LineClient, FailsWithStatusOneWhenTheServerHangsUpBeforeReplying) {
   const auto lines = client->read_remaining_lines(2s);
   const auto status = client->wait(2s);
   EXPECT_TRUE(status == 1) << "expected exit status 1 when the reply is cut off, the program "
-                       << (status ? "ended with " + std::to_string(*status) : "kept running")
-                       << " after printing " << joined(lines);
+                           << (status ? "ended with " + std::to_string(*status) : "kept running")
+                           << " after printing " << joined(lines);
   const auto errors = client->stderr_text();
   EXPECT_TRUE(errors.find("error: ") != std::string::npos)
       << "expected an \"error: ...\" line on stderr, the program wrote " << shown(errors);

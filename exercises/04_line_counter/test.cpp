@@ -75,7 +75,7 @@ TEST(LineCounter, PrintsTheTotalAfterSigterm) {
       << "expected the last line to be " << shown("Lines counted: 400") << ", the program printed "
       << shown(last) << "\nstderr: " << server.process->stderr_text();
   EXPECT_TRUE(status == 0) << "expected exit status 0 after SIGTERM, the program "
-                       << (status ? "ended with " + std::to_string(*status) : "kept running");
+                           << (status ? "ended with " + std::to_string(*status) : "kept running");
 }
 
 }  // namespace

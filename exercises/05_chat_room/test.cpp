@@ -14,7 +14,7 @@ std::unique_ptr<test_client> joined(unsigned short port) {
   auto client = std::make_unique<test_client>("127.0.0.1", port);
   const auto greeting = receive_line(*client);
   EXPECT_TRUE(greeting == "welcome\n") << "expected each new member to read " << shown("welcome\n")
-                                   << ", the program sent " << shown(greeting);
+                                       << ", the program sent " << shown(greeting);
   return client;
 }
 
@@ -27,8 +27,8 @@ TEST(ChatRoom, SendsEachLineToEveryOtherMember) {
   for (auto* other : {bob.get(), carol.get()}) {
     const auto line = receive_line(*other);
     EXPECT_TRUE(line == "hello from alice\n") << "expected the other members to read "
-                                          << shown("hello from alice\n")
-                                          << ", one read " << shown(line);
+                                              << shown("hello from alice\n")
+                                              << ", one read " << shown(line);
   }
   const auto echo = receive_line(*alice, 300ms);
   EXPECT_TRUE(echo == "") << "expected the sender not to get its own line, it read " << shown(echo);

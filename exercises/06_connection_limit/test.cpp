@@ -31,7 +31,7 @@ TEST(ConnectionLimit, RefusesTheClientPastTheLimitWithALineThenCloses) {
   test_client third{"127.0.0.1", server.port};
   const auto line = receive_line(third);
   ASSERT_TRUE(line == refusal) << "expected the third client to read " << shown(refusal)
-                           << " unasked, the program sent " << shown(line);
+                               << " unasked, the program sent " << shown(line);
   EXPECT_TRUE(closed_within(third, 2s))
       << "expected the program to close the refused connection, it kept it open";
   EXPECT_TRUE(served(first, "still here\n"))

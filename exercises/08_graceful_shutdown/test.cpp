@@ -21,7 +21,7 @@ TEST(GracefulShutdown, RepliesAfterTheWork) {
   client.send("job\n");
   const auto reply = receive_line(client);
   EXPECT_TRUE(reply == "done: job\n") << "expected " << shown("done: job\n")
-                                  << ", the program sent " << shown(reply);
+                                      << ", the program sent " << shown(reply);
 }
 
 TEST(GracefulShutdown, FinishesTheReplyInProgressOnSigterm) {
@@ -31,13 +31,14 @@ TEST(GracefulShutdown, FinishesTheReplyInProgressOnSigterm) {
   std::this_thread::sleep_for(100ms);  // The work has begun.
   server.process->send_signal(SIGTERM);
   const auto reply = receive_line(client, 3s);
-  EXPECT_TRUE(reply == "done: job\n") << "expected the reply being worked on, " << shown("done: job\n")
+  EXPECT_TRUE(reply == "done: job\n")
+      << "expected the reply being worked on, " << shown("done: job\n")
                                   << ", to arrive after SIGTERM, the program sent " << shown(reply);
   EXPECT_TRUE(closed_within(client, 2s))
       << "expected the program to close the connection once the reply was sent, it did not";
   const auto status = server.process->wait(3s);
   EXPECT_TRUE(status == 0) << "expected exit status 0 after a graceful shutdown, the program "
-                       << status_text(status);
+                           << status_text(status);
 }
 
 TEST(GracefulShutdown, RefusesNewConnectionsWhileFinishing) {
@@ -58,7 +59,7 @@ TEST(GracefulShutdown, RefusesNewConnectionsWhileFinishing) {
                              "the program still listened";
   const auto reply = receive_line(busy, 3s);
   EXPECT_TRUE(reply == "done: job\n") << "expected the busy client's reply all the same, "
-                                  << "the program sent " << shown(reply);
+                                      << "the program sent " << shown(reply);
 }
 
 TEST(GracefulShutdown, DoesNotWaitForAnIdleConnection) {
@@ -67,7 +68,8 @@ TEST(GracefulShutdown, DoesNotWaitForAnIdleConnection) {
   std::this_thread::sleep_for(100ms);
   server.process->send_signal(SIGTERM);
   const auto status = server.process->wait(2s);
-  EXPECT_TRUE(status == 0) << "expected exit status 0 within 2 s of SIGTERM with only an idle client "
+  EXPECT_TRUE(status == 0)
+      << "expected exit status 0 within 2 s of SIGTERM with only an idle client "
                           "connected, the program "
                        << status_text(status);
   EXPECT_TRUE(closed_within(idle, 1s)) << "expected the idle client's connection closed";

@@ -22,12 +22,13 @@ TEST(ClientTimeout, PrintsTheReply) {
   auto client = start(client_options(server));
   ASSERT_TRUE(server.accept()) << "expected the program to connect, it did not within 2 s";
   const auto line = server.receive_line();
-  ASSERT_TRUE(line == "ping\n") << "expected the program to send " << shown("ping\n") << ", it sent "
+  ASSERT_TRUE(line == "ping\n")
+      << "expected the program to send " << shown("ping\n") << ", it sent "
                             << shown(line);
   server.send("pong\n");
   const auto printed = client->read_line(2s).value_or("");
   EXPECT_TRUE(printed == "Reply: pong") << "expected the program to print " << shown("Reply: pong")
-                                    << ", it printed " << shown(printed);
+                                        << ", it printed " << shown(printed);
   const auto status = client->wait(2s);
   EXPECT_TRUE(status == 0) << "expected exit status 0, the program " << status_text(status);
 }

@@ -38,7 +38,8 @@ TEST(Heartbeat, EchoesEachLine) {
   heartbeats_during(client, 500ms, &others);
   const std::string first = others.empty() ? "" : others.front();
   EXPECT_TRUE(first == "hello\n") << "expected " << shown("hello\n")
-                              << " back among the heartbeats, the program sent " << shown(first);
+                                  << " back among the heartbeats, the program sent "
+                                  << shown(first);
 }
 
 TEST(Heartbeat, SendsAHeartbeatEveryIntervalToAnIdleClient) {
@@ -46,7 +47,7 @@ TEST(Heartbeat, SendsAHeartbeatEveryIntervalToAnIdleClient) {
   test_client client{"127.0.0.1", server.port};
   const int count = heartbeats_during(client, 1100ms);
   EXPECT_TRUE(count >= 3) << "expected about 5 lines " << shown(heartbeat)
-                      << " in 1.1 s with --interval 0.2, the program sent " << count;
+                          << " in 1.1 s with --interval 0.2, the program sent " << count;
   EXPECT_TRUE(count <= 6) << "expected about 5 heartbeats in 1.1 s, the program sent " << count;
 }
 
@@ -60,7 +61,7 @@ TEST(Heartbeat, KeepsBeatingWhileTheClientTalks) {
     count += heartbeats_during(client, 110ms, &echoes);
   }
   EXPECT_TRUE(echoes.size() == 10U) << "expected all 10 lines back, the program sent "
-                                << echoes.size();
+                                    << echoes.size();
   EXPECT_TRUE(count >= 3) << "expected about 5 heartbeats in 1.1 s while the client sent a line "
                          "every 0.11 s, the program sent "
                       << count;
