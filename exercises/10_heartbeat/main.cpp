@@ -10,12 +10,12 @@
 
 #include <asio/experimental/awaitable_operators.hpp>  // `||`, for you to use
 
-#include <system_error>
+#include <exception>
 
 namespace {
 
 // Client to server: each line back. Returns, never throws, when the client
-// goes (end of file, or a reset): `||` ends at the first operation to
+// goes (end of file, a reset) or breaks the protocol (an over-long line): `||` ends at the first operation to
 // *succeed*, so an echo that threw would leave the heartbeats running.
 asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_writer writer) {
   try {
@@ -27,8 +27,9 @@ asio::awaitable<void> echo_lines(sandbox::stream_reader reader, sandbox::stream_
       writer.write(std::move(line));
       co_await writer.drain();
     }
-  } catch (const std::system_error&) {
-    // The connection was lost: nothing more to echo.
+  } catch (const std::exception&) {
+    // The connection was lost (std::system_error), or a line passed the
+    // reader's limit: nothing more to echo either way.
   }
 }
 
