@@ -17,7 +17,7 @@ namespace {
 // How much a member may leave unread before the room drops it. Chapter 07
 // bounds each member's queue the same way; a real server would make this
 // an option, and might warn the member first.
-[[maybe_unused]] constexpr std::size_t max_unread = 1024 * 1024;
+[[maybe_unused]] constexpr std::size_t max_unread = 4 * 1024 * 1024;
 
 struct member {
   sandbox::stream_writer writer;

@@ -40,10 +40,11 @@ TEST(ChatRoom, KeepsChattingWhileAMemberNeverReads) {
   test_client sleeper{"127.0.0.1", server.port};
   auto talker = joined(server.port);
   auto listener = joined(server.port);
-  // 6000 lines of 1000 bytes, 6 MB: more than the sleeper's socket buffers
-  // hold. Sent in 40 batches 25 ms apart (a busy chat, not a flood no reader
-  // could keep up with), from a thread, while the listener reads.
-  constexpr std::size_t batches = 40;
+  // 12,000 lines of 1000 bytes, 12 MB: more than the sleeper's socket
+  // buffers and the server's limit of 4 MiB hold. Sent in 80 batches 25 ms
+  // apart (a busy chat, not a flood no reader could keep up with), from a
+  // thread, while the listener reads.
+  constexpr std::size_t batches = 80;
   constexpr std::size_t lines_per_batch = 150;
   const std::string line = std::string(999, 'x') + "\n";
   std::string batch;
@@ -59,11 +60,11 @@ TEST(ChatRoom, KeepsChattingWhileAMemberNeverReads) {
     }
   }};
   const std::size_t total = batches * batch.size();
-  const auto received = receive_bytes(*listener, total, 4s);
+  const auto received = receive_bytes(*listener, total, 6s);
   sending.join();
   ASSERT_TRUE(received.size() == total)
       << "expected the listener to read all " << batches * lines_per_batch
-      << " lines within 4 s while another member reads nothing, it read "
+      << " lines within 6 s while another member reads nothing, it read "
       << received.size() / line.size() << ": the room waited for the member who never reads";
   EXPECT_TRUE(closed_within(sleeper, 5s))
       << "expected the program to drop the member who never reads, it kept it";
