@@ -11,6 +11,13 @@
 #   fuzz     builds the fuzz preset (clang) and fuzzes the stream reader's
 #            framing and chapter 13's RESP parser for SECONDS in all (default
 #            60, half each), starting from fuzz/corpus/;
+#   exercise lists the exercises (exercises/) and where you are with each: not
+#            started, failing, passed (the last result is kept in
+#            build/dev/exercise-state/); `exercise NN` builds exercise NN and
+#            runs its tests, each failure saying what was expected and what
+#            your program did; `exercise NN --solution` runs them against the
+#            solution instead. Status 0 when the tests pass, 1 when not, 2
+#            for a bad command line;
 #   pages    refreshes the pages from the sources: every listing becomes its
 #            marked region again (a "\snippet FILE MARKER" line becomes a
 #            listing), each chapter's bottom navigation a copy of its top one,
@@ -19,7 +26,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { echo "usage: $0 lesson|test|bench [benchmark options]|fuzz [SECONDS]|pages" >&2; exit 2; }
+usage() {
+  local modes="lesson|test|bench [benchmark options]|fuzz [SECONDS]|exercise [NN [--solution]]"
+  echo "usage: $0 $modes|pages" >&2
+  exit 2
+}
 [ $# -ge 1 ] || usage
 mode=$1
 shift
@@ -27,7 +38,7 @@ if [ "$mode" = pages ]; then
   [ $# -eq 0 ] || usage
   exec python3 tests/docs/check_docs.py listings --fix .
 fi
-[ "$mode" = bench ] || [ "$mode" = fuzz ] || [ $# -eq 0 ] || usage
+[ "$mode" = bench ] || [ "$mode" = fuzz ] || [ "$mode" = exercise ] || [ $# -eq 0 ] || usage
 
 # What a build and the tests need, as Debian packages. python3 runs the
 # chapters' reference programs, so the tests can compare C++ with asyncio.
@@ -131,12 +142,127 @@ TEXT
 TEXT
 }
 
+# --- The exercises -----------------------------------------------------------
+
+state_dir=build/dev/exercise-state
+
+# The folder of exercise $1 (01, or 1), or nothing.
+exercise_folder() {
+  local number
+  [[ $1 =~ ^[0-9]{1,2}$ ]] || return 0
+  number=$(printf '%02d' "$((10#$1))")
+  compgen -G "exercises/${number}_*" | head -n 1 || true
+}
+
+# A fingerprint of the learner's starter, to tell whether the last result
+# is about the file as it is now.
+fingerprint() { cksum <"$1/main.cpp" | cut -d' ' -f1; }
+
+# not started | not run yet | passed | failing, and "(edited since)".
+exercise_state() {
+  local folder=$1 name; name=$(basename "$1")
+  # Unchanged since the last commit (or no git to ask): the starter as given.
+  if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+     git diff --quiet HEAD -- "$folder/main.cpp"; then
+    echo "not started"
+  elif [ -f "$state_dir/$name" ]; then
+    local result print; read -r result print <"$state_dir/$name"
+    if [ "$print" = "$(fingerprint "$folder")" ]; then
+      echo "$result"
+    else
+      echo "$result (edited since)"
+    fi
+  else
+    echo "not run yet"
+  fi
+}
+
+list_exercises() {
+  echo "Exercises (exercises/README.md); check one with: $0 exercise NN"
+  local folder next="" state
+  for folder in exercises/[0-9][0-9]_*/; do
+    folder=${folder%/}
+    state=$(exercise_state "$folder")
+    printf '  %-22s %-24s %s\n' "$(basename "$folder")" "$state" \
+      "$(sed -n '1s/^# Exercise [0-9]*: //p' "$folder/README.md")"
+    [ -z "$next" ] && [ "$state" != passed ] && next=$folder
+  done
+  if [ -n "$next" ]; then
+    echo "Next: $next/README.md"
+  else
+    echo "Every exercise passes. Well done."
+  fi
+}
+
+# Builds exercise $1 (a folder) and runs its tests against the starter, or
+# with $2 = --solution against the solution.
+run_exercise() {
+  local folder=$1 which=${2:-} name target log
+  name=$(basename "$folder")
+  target=ex$name
+  [ "$which" = --solution ] && target=${target}_solution
+  log=$(mktemp)
+  echo "==> Building $folder (preset dev, in build/dev)"
+  if ! { cmake --preset dev >"$log" 2>&1 &&
+         cmake --build --preset dev --target "$target" "ex${name}_test" >"$log" 2>&1; }; then
+    # The compiler's own words, without the build tool's progress lines.
+    grep -v -e '^\[[0-9]*/[0-9]*\]' -e '^FAILED: ' -e '^/usr/bin/' -e '^ninja: ' "$log" |
+      sed -E "s|$PWD/||" | head -n 60
+    echo "==> $folder does not build yet: the first error above is the one to fix."
+    [ -z "$which" ] && record "$folder" failing
+    return 1
+  fi
+  echo "==> Testing $(sed -n '1s/^# //p' "$folder/README.md")${which:+ (the solution)}"
+  local status=0
+  # --gtest_brief: only the failures and the count. The filter drops
+  # GoogleTest's restatement of each check, whose message already says what
+  # was expected and what the program did.
+  "build/dev/exercises/ex${name}_test" "build/dev/exercises/$target" --gtest_brief=1 \
+      >"$log" 2>&1 || status=$?
+  grep -v -E '^(Value of: |  Actual: (true|false)$|Expected: (true|false)$|Failed$)' "$log" |
+    sed -E "s|^$PWD/||"
+  rm -f "$log"
+  if [ "$status" -eq 0 ]; then
+    if [ -z "$which" ]; then
+      record "$folder" passed
+      echo "==> Passed. Compare with $folder/solution/main.cpp, then: $0 exercise"
+    fi
+    return 0
+  fi
+  [ -z "$which" ] && record "$folder" failing
+  echo "==> Not yet: each failure above says what was expected. Hints: $folder/README.md"
+  return 1
+}
+
+record() {
+  mkdir -p "$state_dir"
+  echo "$2 $(fingerprint "$1")" >"$state_dir/$(basename "$1")"
+}
+
+exercise() {
+  if [ $# -eq 0 ]; then
+    list_exercises
+    return 0
+  fi
+  local folder; folder=$(exercise_folder "$1")
+  if [ -z "$folder" ] || [ $# -gt 2 ] || { [ $# -eq 2 ] && [ "$2" != --solution ]; }; then
+    local all=(exercises/[0-9][0-9]_*) last
+    last=$(basename "${all[-1]}")
+    echo "error: expected $0 exercise [NN [--solution]], NN from 01 to ${last%%_*}" >&2
+    exit 2
+  fi
+  run_exercise "$folder" "${2:-}"
+}
+
 [ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}")
 [ "$mode" = bench ] && packages+=("${bench_packages[@]}")
 [ "$mode" = fuzz ] && packages+=("${fuzz_packages[@]}")
+# Listing the exercises needs nothing installed.
+[ "$mode" = exercise ] && [ $# -eq 0 ] && { exercise; exit 0; }
 install_missing
 case "$mode" in
   lesson) lesson ;;
+  exercise) exercise "$@" ;;
   test)
     build
     echo "==> Running every test"

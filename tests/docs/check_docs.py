@@ -36,8 +36,8 @@ import sys
 import time
 import urllib.parse
 
-PAGES = ["README.md", "docs/*.md", "chapters/*/README.md", "bughunts/README.md",
-         "bughunts/*/README.md"]
+PAGES = ["README.md", "docs/*.md", "chapters/*/README.md", "exercises/README.md",
+         "exercises/*/README.md", "bughunts/README.md", "bughunts/*/README.md"]
 
 
 def pages(root):

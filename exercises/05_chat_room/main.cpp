@@ -1,0 +1,99 @@
+// Exercise 05: a chat room that survives a member who never reads. Read
+// README.md first; run the tests with ./scripts/sandbox.sh exercise 05.
+//
+// It builds and chats, until one member stops reading: then everyone waits.
+#include "sandbox/address.hpp"
+#include "sandbox/console.hpp"
+#include "sandbox/options.hpp"
+#include "sandbox/run.hpp"
+#include "sandbox/streams.hpp"
+
+#include <memory>
+#include <set>
+#include <vector>
+
+namespace {
+
+// How much a member may leave unread before the room drops it. Chapter 07
+// bounds each member's queue the same way; a real server would make this
+// an option, and might warn the member first.
+[[maybe_unused]] constexpr std::size_t max_unread = 4 * 1024 * 1024;
+
+struct member {
+  sandbox::stream_writer writer;
+};
+
+// Everyone in the room. sandbox::run() runs the loop on one thread, so the
+// set needs no lock (chapter 07's room, on a pool of threads, has one).
+class room {
+ public:
+  void join(const std::shared_ptr<member>& who) { members_.insert(who); }
+  void leave(const std::shared_ptr<member>& who) { members_.erase(who); }
+
+  // Sends `line` to every member but `from`, waiting for each to take it.
+  // TODO: wait for nobody. And drop (abort()) a member who has more than
+  // max_unread bytes waiting to be sent: writer.get_transport() tells.
+  asio::awaitable<void> broadcast(const std::string& line, const member* from) {
+    // A copy: a member may leave while we wait for another.
+    const std::vector<std::shared_ptr<member>> everyone{members_.begin(), members_.end()};
+    for (const auto& other : everyone) {
+      if (other.get() == from || other->writer.is_closing()) {
+        continue;
+      }
+      other->writer.write(line);
+      co_await other->writer.drain();
+    }
+  }
+
+ private:
+  std::set<std::shared_ptr<member>> members_;
+};
+
+// Keeps a member in the room while its coroutine lives, however it ends.
+class membership {
+ public:
+  membership(room& chat, std::shared_ptr<member> who) : room_{chat}, member_{std::move(who)} {
+    room_.join(member_);
+  }
+  membership(const membership&) = delete;
+  membership& operator=(const membership&) = delete;
+  ~membership() { room_.leave(member_); }
+
+ private:
+  room& room_;
+  std::shared_ptr<member> member_;
+};
+
+asio::awaitable<void> chat(sandbox::stream_reader reader, sandbox::stream_writer writer,
+                           room& chat_room) {
+  auto self = std::make_shared<member>(member{writer});
+  const membership in_the_room{chat_room, self};
+  writer.write("welcome\n");
+  for (;;) {
+    const std::string line = co_await reader.readline();
+    if (line.empty() || line.back() != '\n') {
+      break;  // End of file (an unfinished last line is not said).
+    }
+    co_await chat_room.broadcast(line, self.get());
+  }
+}
+
+asio::awaitable<void> serve(sandbox::server_options options, room& chat_room) {
+  auto server = co_await sandbox::start_server(
+      [&chat_room](sandbox::stream_reader reader, sandbox::stream_writer writer) {
+        return chat(std::move(reader), std::move(writer), chat_room);
+      },
+      options.host, options.port);
+  sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
+  co_await server->wait_closed();
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  sandbox::command_line cli{"Exercise 05: a chat room that survives a member who never reads"};
+  const auto& options = cli.add_server_options();
+  cli.parse(argc, argv);
+  room chat_room;
+  return sandbox::run([&] { return serve(options, chat_room); });
+}
