@@ -339,6 +339,10 @@ void expire_in(call& c, bool seconds, std::string_view command) {
 void expire(call& c) { expire_in(c, true, "expire"); }
 void pexpire(call& c) { expire_in(c, false, "pexpire"); }
 
+// Counts keys not yet erased, expired or not, as Redis's DBSIZE does: it
+// shows the active sweep at work (the count falls with nobody asking).
+void dbsize(call& c) { reply::integer(c.out, static_cast<long long>(c.server.keys.size())); }
+
 void time_to_live(call& c, bool milliseconds) {
   const auto* e = c.server.keys.find(c.args[1]);
   if (e == nullptr) {
@@ -560,6 +564,7 @@ constexpr std::array commands{
     command_spec{"ttl", 2, ttl},
     command_spec{"pttl", 2, pttl},
     command_spec{"echo", 2, echo},
+    command_spec{"dbsize", 1, dbsize},
     command_spec{"publish", 3, publish},
     command_spec{"subscribe", -2, subscribe, true},
     command_spec{"unsubscribe", -1, unsubscribe, true},
@@ -591,6 +596,7 @@ const command_spec* find_command(std::string_view name) {
 // arguments quoted one by one until the list passes 128 bytes, as Redis
 // writes it (each cut to what is left of the 128).
 void unknown_command(std::span<const std::string> args, std::string& out) {
+  const std::size_t begin = out.size();
   out += "-ERR unknown command '";
   out += std::string_view{args[0]}.substr(0, 128);
   out += "', with args beginning with: ";
@@ -601,7 +607,7 @@ void unknown_command(std::span<const std::string> args, std::string& out) {
     out += std::string_view{args[j]}.substr(0, room);
     out += "' ";
   }
-  for (std::size_t i = start; i < out.size(); ++i) {  // One line, whatever the arguments hold.
+  for (std::size_t i = begin; i < out.size(); ++i) {  // One line, whatever the arguments hold.
     if (out[i] == '\r' || out[i] == '\n') {
       out[i] = ' ';
     }
