@@ -300,8 +300,8 @@ TEST_P(RedisReplies, ExpirySeenThroughTtlAndPttl) {
       {resp({"SET", "k", "v", "PX", "300"}), "+OK\r\n"},
       {resp({"SET", "long", "v", "EX", "1000"}), "+OK\r\n"},
       {resp({"TTL", "long"}), ":1000\r\n"},
-      {resp({"PEXPIRE", "long", "2500"}), ":1\r\n"},
-      {resp({"TTL", "long"}), ":3\r\n"},  // 2.5 s rounds to 3, as Redis rounds it.
+      {resp({"PEXPIRE", "long", "2700"}), ":1\r\n"},
+      {resp({"TTL", "long"}), ":3\r\n"},  // 2.7 s rounds to 3, as Redis rounds it.
   });
   client.send(resp({"PTTL", "k"}));
   const std::string pttl = receive_up_to(client, 6);
