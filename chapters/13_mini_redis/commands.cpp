@@ -158,6 +158,14 @@ void set(call& c) {
 
   auto& keys = c.server.keys;
   const std::string& key = c.args[1];
+  if ((flags & (nx | xx | get | keepttl)) == 0) {
+    // The usual SET: one lookup, which adds the key if it is new.
+    auto& e = keys.find_or_add(key);
+    e.value.assign(c.args[2]);  // Reuses the old value's memory when it is large enough.
+    e.expires_at = expires_at;
+    reply::simple(c.out, "OK");
+    return;
+  }
   auto* existing = keys.find(key);
   if ((flags & get) != 0) {  // The old value is the reply, whether or not SET goes on.
     existing != nullptr ? reply::bulk(c.out, existing->value) : reply::null_bulk(c.out);
@@ -169,7 +177,7 @@ void set(call& c) {
     return;
   }
   auto& e = existing != nullptr ? *existing : keys.find_or_add(key);
-  e.value.assign(c.args[2]);  // Reuses the old value's memory when it is large enough.
+  e.value.assign(c.args[2]);
   if ((flags & keepttl) == 0) {
     e.expires_at = expires_at;
   }
