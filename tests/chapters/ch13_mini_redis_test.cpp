@@ -683,5 +683,35 @@ TEST(MiniRedis, APipelinerThatNeverReadsIsNoLongerRead) {
   expect_replies(other, {{resp({"PING"}), "+PONG\r\n"}});
 }
 
+// One read can hold thousands of requests: 200 GETs of a 1 MiB value fit
+// in 4 KiB and ask for 200 MiB. The server runs them only as fast as the
+// client reads the replies, so its memory stays small.
+TEST(MiniRedis, OneReadOfRequestsCannotMakeTheServerBufferWithoutBound) {
+  auto server = start_mini_redis();
+  test_client writer{"127.0.0.1", server.port};
+  const std::string value(1024 * 1024, 'v');
+  writer.send(resp({"SET", "big", value}));
+  ASSERT_EQ(writer.receive_exactly(5), "+OK\r\n");
+  const long before = server.process->resident_kib();
+  std::string requests;
+  for (int i = 0; i < 200; ++i) {
+    requests += resp({"GET", "big"});
+  }
+  writer.send(requests);
+  std::this_thread::sleep_for(500ms);
+  const long after = server.process->resident_kib();
+  std::cout << "[ figures  ] 200 GETs of 1 MiB unread: server RSS " << before << " KiB before, "
+            << after << " KiB after\n";
+  EXPECT_LT(after - before, 64 * 1024) << "KiB grown";
+  // And every reply comes, in order, to a client that reads them.
+  const std::string reply = "$1048576\r\n" + value + "\r\n";
+  const std::string replies = writer.receive_exactly(200 * reply.size());
+  ASSERT_EQ(replies.size(), 200 * reply.size());
+  for (std::size_t i = 0; i < 200; ++i) {
+    ASSERT_TRUE(std::string_view{replies}.substr(i * reply.size(), reply.size()) == reply)
+        << "reply " << i;
+  }
+}
+
 }  // namespace
 }  // namespace sandbox::testing
