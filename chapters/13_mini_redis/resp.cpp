@@ -12,20 +12,6 @@ namespace {
 
 constexpr auto npos = std::string_view::npos;
 
-// Redis's string2ll: a length is an optional minus and digits, nothing else:
-// no plus, no spaces, no leading zero ("007" and "-0" are not lengths).
-bool parse_length(std::string_view text, long long& value) {
-  if (text.empty() || text.size() > 20) {
-    return false;
-  }
-  const std::size_t digits = text[0] == '-' ? 1 : 0;
-  if (digits == text.size() || (text[digits] == '0' && text.size() > 1)) {
-    return false;
-  }
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return error == std::errc{} && end == text.data() + text.size();
-}
-
 // C's isspace() in the "C" locale, which sdssplitargs uses between arguments.
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
@@ -97,7 +83,7 @@ request_parser::outcome request_parser::parse(std::string_view input) {
           return {status::need_more, at};
         }
         long long count = 0;
-        if (!parse_length(input.substr(at + 1, length - 1), count) ||
+        if (!parse_integer(input.substr(at + 1, length - 1), count) ||
             count > static_cast<long long>(limits_.max_arguments)) {
           return fail("Protocol error: invalid multibulk length", at);
         }
@@ -126,7 +112,7 @@ request_parser::outcome request_parser::parse(std::string_view input) {
           return {status::need_more, at};
         }
         long long size = 0;
-        if (!parse_length(input.substr(at + 1, length - 1), size) || size < 0 ||
+        if (!parse_integer(input.substr(at + 1, length - 1), size) || size < 0 ||
             size > static_cast<long long>(limits_.max_bulk)) {
           return fail("Protocol error: invalid bulk length", at);
         }
@@ -255,6 +241,18 @@ bool split_inline(std::string_view line, std::vector<std::string>& out, std::siz
       }
     }
   }
+}
+
+bool parse_integer(std::string_view text, long long& value) {
+  if (text.empty() || text.size() > 20) {
+    return false;
+  }
+  const std::size_t digits = text[0] == '-' ? 1 : 0;
+  if (digits == text.size() || (text[digits] == '0' && text.size() > 1)) {
+    return false;
+  }
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return error == std::errc{} && end == text.data() + text.size();
 }
 
 }  // namespace ch13

@@ -110,4 +110,11 @@ class request_parser {
 /// The arguments go to out[0, count), reusing the strings already there.
 bool split_inline(std::string_view line, std::vector<std::string>& out, std::size_t& count);
 
+/// Reads a whole string as a 64-bit integer the way Redis's string2ll does,
+/// for lengths here and for the numbers of commands (INCRBY's increment, a
+/// value INCR adds to): an optional minus and digits, nothing else: no plus,
+/// no spaces, no leading zero ("007" and "-0" are not integers), at most 20
+/// characters, and within the range of `long long`.
+bool parse_integer(std::string_view text, long long& value);
+
 }  // namespace ch13

@@ -37,7 +37,8 @@ command_line::command_line(std::string description) : app_{std::move(description
   app_.set_help_flag("-h,--help", "Print this help message and exit");
 }
 
-server_options& command_line::add_server_options() {
+server_options& command_line::add_server_options(std::uint16_t port) {
+  server_.port = port;  // Before the option is added: --help shows it as the default.
   add_endpoint_options(app_, server_.host, server_.port,
                        "Host name or address to listen on; a name is served on "
                        "every address it resolves to",

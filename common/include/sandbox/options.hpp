@@ -62,8 +62,10 @@ class command_line {
   explicit command_line(std::string description);
 
   /// Adds `--host`, `--port` and `--quiet`; the values land in the returned
-  /// object when parse() runs.
-  server_options& add_server_options();
+  /// object when parse() runs. `port` is the default `--port`: the lesson's
+  /// 2222, unless a program has a reason for another (chapter 13's mini
+  /// Redis takes 6380, so that it never fights a local Redis on 6379).
+  server_options& add_server_options(std::uint16_t port = default_port);
 
   /// Adds `--host` and `--port` for a client.
   client_options& add_client_options();

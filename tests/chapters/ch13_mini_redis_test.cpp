@@ -1,0 +1,717 @@
+// Chapter 13, the mini Redis, checked with clients nobody here wrote
+// (redis-cli, redis-benchmark, redis-py) and with exact bytes over a plain
+// socket. The same cases run against the real redis-server where it is
+// installed (Debian's redis-server): suite RedisServer. Both must give the
+// same replies, byte for byte; the expectations below are what Redis 7.0 says.
+#include "client.hpp"
+#include "programs.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace sandbox::testing {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// The full path of `name` on PATH, or "" when it is not installed.
+std::string on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
+  while (!dirs.empty()) {
+    const auto colon = dirs.find(':');
+    const std::filesystem::path candidate =
+        std::filesystem::path{std::string{dirs.substr(0, colon)}} / name;
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      return candidate.string();
+    }
+    dirs = colon == std::string_view::npos ? std::string_view{} : dirs.substr(colon + 1);
+  }
+  return {};
+}
+
+// A port nobody listens on now (the kernel's pick, released at once): for
+// redis-server, which cannot take port 0 and say which port it got.
+unsigned short free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-reinterpret-cast): the sockets API.
+  auto* generic = reinterpret_cast<sockaddr*>(&address);
+  if (::bind(fd, generic, sizeof address) != 0 || ::getsockname(fd, generic, &length) != 0) {
+    ::close(fd);
+    throw std::runtime_error("no free port");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A RESP request, as every client library sends one: an array of bulk strings.
+std::string resp(std::initializer_list<std::string_view> arguments) {
+  std::string request = "*" + std::to_string(arguments.size()) + "\r\n";
+  for (const auto argument : arguments) {
+    request += "$" + std::to_string(argument.size()) + "\r\n";
+    request += argument;
+    request += "\r\n";
+  }
+  return request;
+}
+
+// What arrives until `expected` bytes have, the server closes, or 3 s
+// pass: a reply of the wrong length shows as itself, not as a timeout.
+std::string receive_up_to(test_client& client, std::size_t expected) {
+  std::string received;
+  const auto deadline = clock_type::now() + 3s;
+  while (received.size() < expected && clock_type::now() < deadline) {
+    try {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
+      const std::string piece = client.receive_some(std::max(left, 1ms));
+      if (piece.empty()) {
+        break;  // End of file.
+      }
+      received += piece;
+    } catch (const std::exception&) {
+      break;  // Nothing more within the deadline.
+    }
+  }
+  return received;
+}
+
+// One request and its exact reply.
+struct exchange {
+  std::string request;
+  std::string reply;
+};
+
+// Sends each request in turn and checks its reply, byte for byte.
+void expect_replies(test_client& client, const std::vector<exchange>& exchanges) {
+  for (const auto& [request, reply] : exchanges) {
+    client.send(request);
+    EXPECT_EQ(receive_up_to(client, reply.size()), reply) << "request: " << request;
+  }
+}
+
+// --- The servers under test ----------------------------------------------
+
+// A running Redis, ours or the real one, on 127.0.0.1:port.
+struct redis_server {
+  std::unique_ptr<child_process> process;
+  unsigned short port = 0;
+};
+
+redis_server start_mini_redis(std::vector<std::string> options = {}) {
+  options.emplace_back("--quiet");
+  auto started = launch_server(cpp_program(executables::ch13_mini_redis), std::move(options));
+  return {std::move(started.process), started.port};
+}
+
+// redis-server without persistence, as the benchmark will run it; ready
+// once it accepts a connection.
+redis_server start_real_redis(const std::string& executable) {
+  redis_server started;
+  started.port = free_port();
+  started.process = std::make_unique<child_process>(std::vector<std::string>{
+      executable, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port",
+      std::to_string(started.port)});
+  const auto deadline = clock_type::now() + 10s;
+  while (clock_type::now() < deadline) {
+    try {
+      test_client probe{"127.0.0.1", started.port};
+      return started;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  ADD_FAILURE() << "redis-server did not start: " << started.process->stderr_text();
+  return started;
+}
+
+// The cases below run once per server: "MiniRedis" (ours) and
+// "RedisServer" (the real one, skipped where it is not installed).
+class RedisReplies : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "RedisServer") {
+      const auto executable = on_path("redis-server");
+      if (executable.empty()) {
+        GTEST_SKIP() << "redis-server not installed";
+      }
+      server_ = start_real_redis(executable);
+    } else {
+      server_ = start_mini_redis();
+    }
+    ASSERT_NE(server_.port, 0);
+  }
+
+  [[nodiscard]] unsigned short port() const { return server_.port; }
+  [[nodiscard]] test_client connect() const { return test_client{"127.0.0.1", server_.port}; }
+
+  // A client program (redis-cli, redis-benchmark) run to its end against
+  // the server: its status and stdout lines.
+  std::optional<int> run_client(const std::string& executable, std::vector<std::string> options,
+                                std::vector<std::string>* lines, std::string* errors = nullptr) {
+    options.insert(options.begin(), {"-h", "127.0.0.1", "-p", std::to_string(port())});
+    return run_to_end(program{"Client", {executable}}, options, lines, errors);
+  }
+
+ private:
+  redis_server server_;
+};
+
+std::string server_name(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
+
+INSTANTIATE_TEST_SUITE_P(Chapter13, RedisReplies, ::testing::Values("MiniRedis", "RedisServer"),
+                         server_name);
+
+// --- Replies, byte for byte -----------------------------------------------
+
+TEST_P(RedisReplies, StringCommandsReplyAsRedisDoes) {
+  auto client = connect();
+  expect_replies(client, {
+      {resp({"PING"}), "+PONG\r\n"},
+      {resp({"ping", "hi"}), "$2\r\nhi\r\n"},
+      {resp({"ECHO", "hello world"}), "$11\r\nhello world\r\n"},
+      {resp({"GET", "k"}), "$-1\r\n"},
+      {resp({"SET", "k", "v"}), "+OK\r\n"},
+      {resp({"get", "k"}), "$1\r\nv\r\n"},
+      {resp({"SET", "k", "v2", "NX"}), "$-1\r\n"},
+      {resp({"SET", "k", "v3", "xx"}), "+OK\r\n"},
+      {resp({"SET", "new", "v", "XX"}), "$-1\r\n"},
+      {resp({"SET", "k", "v4", "GET"}), "$2\r\nv3\r\n"},
+      {resp({"SET", "k", "v5", "nx", "get"}), "$2\r\nv4\r\n"},
+      {resp({"SET", "empty", ""}), "+OK\r\n"},
+      {resp({"GET", "empty"}), "$0\r\n\r\n"},
+      {resp({"MSET", "a", "1", "b", "2"}), "+OK\r\n"},
+      {resp({"MGET", "a", "b", "c"}), "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n"},
+      {resp({"EXISTS", "a", "a", "b", "c"}), ":3\r\n"},
+      {resp({"DEL", "a", "b", "c"}), ":2\r\n"},
+      {resp({"EXISTS", "a"}), ":0\r\n"},
+      // Any bytes are a value: a NUL and a "\r\n" inside it included.
+      {resp({"SET", "bin", std::string_view{"a\0\r\nb", 5}}), "+OK\r\n"},
+      {resp({"GET", "bin"}), std::string{"$5\r\na\0\r\nb\r\n", 11}},
+  });
+}
+
+TEST_P(RedisReplies, SetOptionsAreCheckedAsRedisChecksThem) {
+  auto client = connect();
+  const std::string invalid = "-ERR invalid expire time in 'set' command\r\n";
+  expect_replies(client, {
+      {resp({"SET", "k", "v", "EX", "10", "PX", "5"}), "-ERR syntax error\r\n"},
+      {resp({"SET", "k", "v", "NX", "XX"}), "-ERR syntax error\r\n"},
+      {resp({"SET", "k", "v", "KEEPTTL", "EX", "5"}), "-ERR syntax error\r\n"},
+      {resp({"SET", "k", "v", "EX"}), "-ERR syntax error\r\n"},
+      {resp({"SET", "k", "v", "FOO"}), "-ERR syntax error\r\n"},
+      {resp({"SET", "k", "v", "EX", "abc"}), "-ERR value is not an integer or out of range\r\n"},
+      {resp({"SET", "k", "v", "EX", "0"}), invalid},
+      {resp({"SET", "k", "v", "EX", "-1"}), invalid},
+      {resp({"SET", "k", "v", "EX", "9999999999999999"}), invalid},
+      {resp({"SET", "k", "v", "PX", "9223372036854775807"}), invalid},
+      {resp({"SET", "k", "v", "EX", "100"}), "+OK\r\n"},
+      {resp({"TTL", "k"}), ":100\r\n"},
+      {resp({"SET", "k", "v2", "KEEPTTL"}), "+OK\r\n"},
+      {resp({"TTL", "k"}), ":100\r\n"},
+      {resp({"SET", "k", "v3"}), "+OK\r\n"},  // Without KEEPTTL, SET forgets the expiry.
+      {resp({"TTL", "k"}), ":-1\r\n"},
+  });
+}
+
+TEST_P(RedisReplies, CountersAndTheirErrors) {
+  auto client = connect();
+  const std::string not_integer = "-ERR value is not an integer or out of range\r\n";
+  expect_replies(client, {
+      {resp({"INCR", "n"}), ":1\r\n"},
+      {resp({"INCRBY", "n", "41"}), ":42\r\n"},
+      {resp({"DECR", "n"}), ":41\r\n"},
+      {resp({"DECR", "fresh"}), ":-1\r\n"},
+      {resp({"INCRBY", "n", "abc"}), not_integer},
+      {resp({"SET", "s", "hello"}), "+OK\r\n"},
+      {resp({"INCR", "s"}), not_integer},
+      {resp({"SET", "s", "007"}), "+OK\r\n"},  // Not an integer to Redis: a leading zero.
+      {resp({"INCR", "s"}), not_integer},
+      {resp({"SET", "s", "+1"}), "+OK\r\n"},
+      {resp({"INCR", "s"}), not_integer},
+      {resp({"SET", "big", "9223372036854775806"}), "+OK\r\n"},
+      {resp({"INCR", "big"}), ":9223372036854775807\r\n"},
+      {resp({"INCR", "big"}), "-ERR increment or decrement would overflow\r\n"},
+      {resp({"INCRBY", "fresh", "-9223372036854775807"}), ":-9223372036854775808\r\n"},
+      {resp({"DECR", "fresh"}), "-ERR increment or decrement would overflow\r\n"},
+      {resp({"INCRBY", "n", "99999999999999999999"}), not_integer},
+      {resp({"GET", "n"}), "$2\r\n41\r\n"},  // Counters are strings to GET.
+  });
+}
+
+TEST_P(RedisReplies, ExpireOptionsAndErrors) {
+  auto client = connect();
+  expect_replies(client, {
+      {resp({"EXPIRE", "missing", "10"}), ":0\r\n"},
+      {resp({"SET", "k", "v"}), "+OK\r\n"},
+      {resp({"TTL", "missing"}), ":-2\r\n"},
+      {resp({"TTL", "k"}), ":-1\r\n"},
+      {resp({"PTTL", "k"}), ":-1\r\n"},
+      {resp({"EXPIRE", "k", "abc"}), "-ERR value is not an integer or out of range\r\n"},
+      {resp({"EXPIRE", "k", "10", "XX"}), ":0\r\n"},
+      {resp({"EXPIRE", "k", "10", "GT"}), ":0\r\n"},  // No expiry counts as infinite.
+      {resp({"EXPIRE", "k", "10", "NX"}), ":1\r\n"},
+      {resp({"EXPIRE", "k", "20", "NX"}), ":0\r\n"},
+      {resp({"EXPIRE", "k", "20", "gt"}), ":1\r\n"},
+      {resp({"EXPIRE", "k", "30", "LT"}), ":0\r\n"},
+      {resp({"TTL", "k"}), ":20\r\n"},
+      {resp({"EXPIRE", "k", "10", "NX", "XX"}),
+       "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"},
+      {resp({"EXPIRE", "k", "10", "GT", "LT"}),
+       "-ERR GT and LT options at the same time are not compatible\r\n"},
+      {resp({"EXPIRE", "k", "10", "FOO"}), "-ERR Unsupported option FOO\r\n"},
+      {resp({"EXPIRE", "k", "9223372036854775807"}),
+       "-ERR invalid expire time in 'expire' command\r\n"},
+      {resp({"PEXPIRE", "k", "9223372036854775807"}),
+       "-ERR invalid expire time in 'pexpire' command\r\n"},
+      {resp({"EXPIRE", "k", "-1"}), ":1\r\n"},  // In the past: gone at once.
+      {resp({"EXISTS", "k"}), ":0\r\n"},
+  });
+}
+
+TEST_P(RedisReplies, ExpirySeenThroughTtlAndPttl) {
+  auto client = connect();
+  expect_replies(client, {
+      {resp({"SET", "k", "v", "PX", "300"}), "+OK\r\n"},
+      {resp({"SET", "long", "v", "EX", "1000"}), "+OK\r\n"},
+      {resp({"TTL", "long"}), ":1000\r\n"},
+      {resp({"PEXPIRE", "long", "2700"}), ":1\r\n"},
+      {resp({"TTL", "long"}), ":3\r\n"},  // 2.7 s rounds to 3, as Redis rounds it.
+  });
+  client.send(resp({"PTTL", "k"}));
+  const std::string pttl = receive_up_to(client, 6);
+  ASSERT_TRUE(pttl.starts_with(":") && pttl.ends_with("\r\n")) << pttl;
+  const long left = std::stol(pttl.substr(1));
+  EXPECT_GT(left, 0);
+  EXPECT_LE(left, 300);
+  std::this_thread::sleep_for(400ms);
+  expect_replies(client, {
+      {resp({"GET", "k"}), "$-1\r\n"},
+      {resp({"TTL", "k"}), ":-2\r\n"},
+      {resp({"PTTL", "k"}), ":-2\r\n"},
+      {resp({"EXISTS", "k"}), ":0\r\n"},
+      {resp({"EXISTS", "long"}), ":1\r\n"},
+  });
+}
+
+// Lazy expiry alone would keep expired keys nobody asks for: DBSIZE counts
+// them until the active sweep erases them.
+TEST_P(RedisReplies, ExpiredKeysAreSweptWithoutBeingAsked) {
+  auto client = connect();
+  std::string requests;
+  std::string replies;
+  for (int i = 0; i < 200; ++i) {
+    requests += resp({"SET", "short:" + std::to_string(i), "v", "PX", "50"});
+    replies += "+OK\r\n";
+  }
+  requests += resp({"SET", "kept", "v"}) + resp({"DBSIZE"});
+  replies += "+OK\r\n:201\r\n";
+  EXPECT_EQ(client.exchange(requests, replies.size()), replies);
+  const auto deadline = clock_type::now() + 5s;
+  std::string dbsize;
+  while (clock_type::now() < deadline) {
+    client.send(resp({"DBSIZE"}));
+    dbsize = receive_up_to(client, 4);
+    if (dbsize == ":1\r\n") {
+      break;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(dbsize, ":1\r\n") << "the expired keys were never swept";
+}
+
+TEST_P(RedisReplies, WrongArityAndUnknownCommands) {
+  auto client = connect();
+  expect_replies(client, {
+      {resp({"GET"}), "-ERR wrong number of arguments for 'get' command\r\n"},
+      {resp({"gEt", "a", "b"}), "-ERR wrong number of arguments for 'get' command\r\n"},
+      {resp({"SET", "k"}), "-ERR wrong number of arguments for 'set' command\r\n"},
+      {resp({"MSET", "a", "1", "b"}), "-ERR wrong number of arguments for 'mset' command\r\n"},
+      {resp({"PING", "a", "b"}), "-ERR wrong number of arguments for 'ping' command\r\n"},
+      {resp({"ECHO"}), "-ERR wrong number of arguments for 'echo' command\r\n"},
+      {resp({"INCRBY", "n"}), "-ERR wrong number of arguments for 'incrby' command\r\n"},
+      {resp({"TTL"}), "-ERR wrong number of arguments for 'ttl' command\r\n"},
+      {resp({"foo"}), "-ERR unknown command 'foo', with args beginning with: \r\n"},
+      {resp({"FOO", "a", "b c"}),
+       "-ERR unknown command 'FOO', with args beginning with: 'a' 'b c' \r\n"},
+      // A newline in an error would end the line early: it becomes a space.
+      {resp({"x\ny", "1\r\n2"}), "-ERR unknown command 'x y', with args beginning with: '1  2' \r\n"},
+      {resp({"CONFIG", "GET"}), "-ERR wrong number of arguments for 'config|get' command\r\n"},
+      {resp({"CONFIG", "FOO"}), "-ERR unknown subcommand 'FOO'. Try CONFIG HELP.\r\n"},
+      {resp({"CLIENT", "FOO"}), "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n"},
+      {resp({"PING"}), "+PONG\r\n"},  // And the connection goes on.
+  });
+}
+
+TEST_P(RedisReplies, WhatClientsAskOnConnecting) {
+  auto client = connect();
+  expect_replies(client, {
+      {resp({"CONFIG", "GET", "save"}), "*2\r\n$4\r\nsave\r\n$0\r\n\r\n"},
+      {resp({"CONFIG", "GET", "appendonly"}), "*2\r\n$10\r\nappendonly\r\n$2\r\nno\r\n"},
+      {resp({"CLIENT", "GETNAME"}), "$-1\r\n"},
+      {resp({"CLIENT", "SETNAME", "tester"}), "+OK\r\n"},
+      {resp({"CLIENT", "GETNAME"}), "$6\r\ntester\r\n"},
+      {resp({"HELLO", "4"}), "-NOPROTO unsupported protocol version\r\n"},
+  });
+}
+
+// What a person types into telnet: one line, words split as redis-cli splits them.
+TEST_P(RedisReplies, InlineCommandsWork) {
+  auto client = connect();
+  expect_replies(client, {
+      {"SET greeting \"hello world\"\r\n", "+OK\r\n"},
+      {"get greeting\n", "$11\r\nhello world\r\n"},
+      {"\r\n", ""},  // A blank line: nothing to run, nothing to say.
+      {"PING\r\nPING\r\n", "+PONG\r\n+PONG\r\n"},
+  });
+}
+
+TEST_P(RedisReplies, PipelineOfTenThousandCommandsInOneSend) {
+  auto client = connect();
+  std::string requests;
+  std::string replies;
+  for (int i = 1; i <= 10000; ++i) {
+    requests += resp({"INCR", "counter"});
+    replies += ":" + std::to_string(i) + "\r\n";
+  }
+  // Sent while receiving: 10,000 replies, in order, none lost.
+  EXPECT_EQ(client.exchange(requests, replies.size()), replies);
+}
+
+TEST_P(RedisReplies, QuitRepliesOkThenCloses) {
+  auto client = connect();
+  client.send("PING\r\nQUIT\r\nPING\r\n");  // The PING after QUIT is not run.
+  EXPECT_EQ(client.receive_until_eof(5s), "+PONG\r\n+OK\r\n");
+}
+
+// A request that is not RESP: the requests before it are answered, then
+// the error, then the connection closes. Other clients notice nothing.
+TEST_P(RedisReplies, MalformedRequestGetsTheErrorThenCloseOthersCarryOn) {
+  auto bystander = connect();
+  expect_replies(bystander, {{resp({"SET", "k", "v"}), "+OK\r\n"}});
+  const std::vector<exchange> malformed = {
+      {resp({"PING"}) + "*x\r\n", "+PONG\r\n-ERR Protocol error: invalid multibulk length\r\n"},
+      {"*2\r\n$3\r\nGET\r\n:1\r\n", "-ERR Protocol error: expected '$', got ':'\r\n"},
+      {"PING\r\nSET a \"x\r\n", "+PONG\r\n-ERR Protocol error: unbalanced quotes in request\r\n"},
+  };
+  for (const auto& [request, reply] : malformed) {
+    auto client = connect();
+    client.send(request);
+    EXPECT_EQ(client.receive_until_eof(5s), reply) << "request: " << request;
+  }
+  expect_replies(bystander, {{resp({"GET", "k"}), "$1\r\nv\r\n"}});
+}
+
+TEST_P(RedisReplies, OverLongBulkStringGetsTheErrorThenClose) {
+  auto bystander = connect();
+  auto client = connect();
+  // 512 MiB is the most a bulk string may hold; one byte more is refused
+  // at its header, before any of it is read.
+  client.send("*2\r\n$3\r\nSET\r\n$536870913\r\n");
+  EXPECT_EQ(client.receive_until_eof(5s), "-ERR Protocol error: invalid bulk length\r\n");
+  expect_replies(bystander, {{resp({"PING"}), "+PONG\r\n"}});
+}
+
+TEST_P(RedisReplies, PubSubDeliversToEverySubscriber) {
+  auto first = connect();
+  auto second = connect();
+  auto publisher = connect();
+  const std::string news = "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n";
+  expect_replies(first, {
+      {resp({"UNSUBSCRIBE"}), "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
+      {resp({"SUBSCRIBE", "news", "sport"}),
+       news + "*3\r\n$9\r\nsubscribe\r\n$5\r\nsport\r\n:2\r\n"},
+      // Subscribed: only the pub/sub commands, PING and QUIT.
+      {resp({"GET", "k"}),
+       "-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+       "RESET are allowed in this context\r\n"},
+      {resp({"PING"}), "*2\r\n$4\r\npong\r\n$0\r\n\r\n"},
+      {resp({"PING", "x"}), "*2\r\n$4\r\npong\r\n$1\r\nx\r\n"},
+  });
+  expect_replies(second, {{resp({"SUBSCRIBE", "news"}), news}});
+  expect_replies(publisher, {
+      {resp({"PUBLISH", "news", "hello"}), ":2\r\n"},
+      {resp({"PUBLISH", "nobody", "hello"}), ":0\r\n"},
+  });
+  const std::string message = "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$5\r\nhello\r\n";
+  EXPECT_EQ(receive_up_to(first, message.size()), message);
+  EXPECT_EQ(receive_up_to(second, message.size()), message);
+  expect_replies(first, {
+      {resp({"UNSUBSCRIBE", "news"}), "*3\r\n$11\r\nunsubscribe\r\n$4\r\nnews\r\n:1\r\n"},
+      {resp({"UNSUBSCRIBE"}), "*3\r\n$11\r\nunsubscribe\r\n$5\r\nsport\r\n:0\r\n"},
+      {resp({"GET", "k"}), "$-1\r\n"},  // Out of subscribed mode.
+  });
+  expect_replies(publisher, {{resp({"PUBLISH", "news", "again"}), ":1\r\n"}});
+  second.reset();  // Gone without a word: it leaves the channel.
+  std::this_thread::sleep_for(100ms);
+  expect_replies(publisher, {{resp({"PUBLISH", "news", "anyone?"}), ":0\r\n"}});
+}
+
+// --- Real clients --------------------------------------------------------
+
+TEST_P(RedisReplies, RedisCliRunsEveryCommand) {
+  const auto cli = on_path("redis-cli");
+  if (cli.empty()) {
+    GTEST_SKIP() << "redis-cli not installed";
+  }
+  // Without a terminal, redis-cli prints replies bare: OK, 1, "" for nil.
+  const std::vector<std::pair<std::vector<std::string>, std::vector<std::string>>> runs = {
+      {{"PING"}, {"PONG"}},
+      {{"ECHO", "hi there"}, {"hi there"}},
+      {{"SET", "k", "v", "EX", "100"}, {"OK"}},
+      {{"GET", "k"}, {"v"}},
+      {{"TTL", "k"}, {"100"}},
+      {{"PEXPIRE", "k", "50000"}, {"1"}},
+      {{"EXPIRE", "k", "60"}, {"1"}},
+      {{"MSET", "a", "1", "b", "2"}, {"OK"}},
+      {{"MGET", "a", "b", "c"}, {"1", "2", ""}},
+      {{"EXISTS", "a", "b", "c"}, {"2"}},
+      {{"INCR", "a"}, {"2"}},
+      {{"INCRBY", "a", "10"}, {"12"}},
+      {{"DECR", "a"}, {"11"}},
+      {{"DEL", "a", "b"}, {"2"}},
+      {{"PTTL", "a"}, {"-2"}},
+      {{"PUBLISH", "news", "x"}, {"0"}},
+      // An error, then an empty line.
+      {{"GET"}, {"ERR wrong number of arguments for 'get' command", ""}},
+      {{"NOSUCH", "x"}, {"ERR unknown command 'NOSUCH', with args beginning with: 'x' ", ""}},
+  };
+  for (const auto& [command, expected] : runs) {
+    std::vector<std::string> lines;
+    EXPECT_EQ(run_client(cli, command, &lines), 0) << command.front();
+    EXPECT_EQ(lines, expected) << command.front();
+  }
+  // A pipeline of 10,000 commands with redis-cli's own --pipe: it
+  // reads the requests from a file and counts the replies.
+  const auto file = std::filesystem::temp_directory_path() /
+                    ("ch13_pipe_" + std::to_string(::getpid()) + "_" + GetParam() + ".txt");
+  {
+    std::string requests;
+    for (int i = 0; i < 10000; ++i) {
+      requests += resp({"SET", "pipe:" + std::to_string(i), "v"});
+    }
+    FILE* out = std::fopen(file.c_str(), "wb");
+    ASSERT_NE(out, nullptr);
+    std::fwrite(requests.data(), 1, requests.size(), out);
+    std::fclose(out);
+  }
+  std::vector<std::string> lines;
+  const auto status = run_to_end(
+      program{"Client", {"/bin/sh"}},
+      {"-c", "\"$0\" -h 127.0.0.1 -p \"$1\" --pipe < \"$2\"", cli, std::to_string(port()),
+       file.string()},
+      &lines);
+  std::filesystem::remove(file);
+  EXPECT_EQ(status, 0);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back(), "errors: 0, replies: 10000");
+}
+
+TEST_P(RedisReplies, RedisBenchmarkRunsWithoutWarnings) {
+  const auto benchmark = on_path("redis-benchmark");
+  if (benchmark.empty()) {
+    GTEST_SKIP() << "redis-benchmark not installed";
+  }
+  std::vector<std::string> lines;
+  std::string errors;
+  EXPECT_EQ(run_client(benchmark, {"-t", "set,get", "-n", "2000", "-c", "10", "-q"}, &lines,
+                       &errors),
+            0);
+  std::string output;
+  for (const auto& line : lines) {
+    output += line + "\n";
+  }
+  // -q prints one line per test, "SET: N requests per second, ...", each
+  // after progress lines that a carriage return overwrites.
+  EXPECT_NE(output.find("SET: "), std::string::npos) << output;
+  EXPECT_NE(output.find("GET: "), std::string::npos) << output;
+  EXPECT_EQ(output.find("WARN"), std::string::npos) << output;
+  EXPECT_EQ(errors.find("WARN"), std::string::npos) << errors;
+}
+
+// redis-py: a pipeline of 10,000 SETs then GETs, most commands, errors, and
+// pub/sub with three subscribers (tests/chapters/ch13_redis_py_client.py).
+TEST_P(RedisReplies, RedisPyClientWorks) {
+  // The interpreter the build found may be a virtual environment without
+  // the Debian package; the system one has it where python3-redis is installed.
+  std::string python;
+  for (const std::string& candidate : {std::string{python3}, std::string{"/usr/bin/python3"}}) {
+    if (!candidate.empty() &&
+        run_to_end(program{"Python", {candidate}}, {"-c", "import redis"}) == 0) {
+      python = candidate;
+      break;
+    }
+  }
+  if (python.empty()) {
+    GTEST_SKIP() << "no python3 with the redis module (Debian: python3-redis)";
+  }
+  std::vector<std::string> lines;
+  std::string errors;
+  EXPECT_EQ(run_to_end(program{"Python", {python}},
+                       {SANDBOX_CH13_REDIS_PY_CLIENT, std::to_string(port())}, &lines, &errors),
+            0)
+      << errors;
+  EXPECT_EQ(lines, std::vector<std::string>{"ok"}) << errors;
+}
+
+// --- Ours only: the server contract and robustness --------------------------
+
+TEST(MiniRedis, DefaultPortIs6380) {
+  std::vector<std::string> lines;
+  EXPECT_EQ(run_to_end(cpp_program(executables::ch13_mini_redis), {"--help"}, &lines), 0);
+  std::string help;
+  for (const auto& line : lines) {
+    help += line + "\n";
+  }
+  EXPECT_NE(help.find("6380"), std::string::npos) << help;
+}
+
+TEST(MiniRedis, EndsWithStatusZeroOnSigintAndSigterm) {
+  for (const int signal_number : {SIGINT, SIGTERM}) {
+    auto server = start_mini_redis();
+    test_client client{"127.0.0.1", server.port};
+    expect_replies(client, {{resp({"PING"}), "+PONG\r\n"}});
+    server.process->send_signal(signal_number);
+    EXPECT_EQ(server.process->wait(), 0) << "signal " << signal_number;
+  }
+}
+
+// Chapter 07's lesson, Redis's way: a subscriber that does not read is
+// dropped once more than its limit of bytes waits for it; one that reads
+// stays; and the publisher, who never waits for subscribers, gets every
+// reply at once.
+TEST(MiniRedis, SlowSubscriberIsDroppedAndThePublisherNeverWaits) {
+  auto server = start_mini_redis({"--max-subscriber-buffer", "65536"});
+  const std::string subscribed = "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n";
+  test_client sleeper{"127.0.0.1", server.port};
+  test_client reader{"127.0.0.1", server.port};
+  for (auto* subscriber : {&sleeper, &reader}) {
+    subscriber->send(resp({"SUBSCRIBE", "news"}));
+    ASSERT_EQ(receive_up_to(*subscriber, subscribed.size()).substr(0, 32), subscribed.substr(0, 32));
+  }
+  // The reader reads everything, on a thread of its own, until told to stop.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> reader_closed{false};
+  std::thread reading{[&] {
+    while (!stop.load()) {
+      try {
+        if (reader.receive_some(100ms).empty()) {
+          reader_closed = true;
+          return;
+        }
+      } catch (const std::exception&) {
+        // Nothing within 100 ms: look at the flag again.
+      }
+    }
+  }};
+  // The sleeper reads no more. Messages of 1 KiB, in batches of 10, until
+  // a PUBLISH reaches one subscriber only: the kernel's buffers on both
+  // sides fill first (several MiB), then the server's 64 KiB for the sleeper.
+  // (A batch is run in one turn of the loop, its messages buffered for each
+  // subscriber until the turn ends: a batch past the limit would drop the
+  // reader too. Redis counts its output buffers the same way.)
+  const std::string payload(1024, 'x');
+  std::string batch;
+  for (int i = 0; i < 10; ++i) {
+    batch += resp({"PUBLISH", "news", payload});
+  }
+  test_client publisher{"127.0.0.1", server.port};
+  const auto start = clock_type::now();
+  bool dropped = false;
+  for (int i = 0; i < 20'000 && !dropped; ++i) {
+    dropped = publisher.exchange(batch, 40).find(":1\r\n") != std::string::npos;
+  }
+  const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+  stop = true;
+  reading.join();
+  EXPECT_TRUE(dropped) << "the sleeper was never dropped";
+  EXPECT_FALSE(reader_closed.load()) << "the subscriber that reads was dropped too";
+  EXPECT_LT(seconds, 20.0);
+  std::cout << "[ figures  ] the sleeper was dropped after " << seconds << " s of publishing\n";
+  // The sleeper finds end of file after the messages the kernel had taken.
+  EXPECT_NO_THROW((void)sleeper.receive_until_eof(5s));
+}
+
+// A client that pipelines requests and never reads the replies: once 64 KiB
+// of replies wait, the server stops reading it, so its requests stop being
+// taken and the server's memory stops growing.
+TEST(MiniRedis, APipelinerThatNeverReadsIsNoLongerRead) {
+  auto server = start_mini_redis();
+  test_client writer{"127.0.0.1", server.port};
+  // Long keys make big requests: 40,000 GETs are 40 MiB, far more than the
+  // kernel's buffers on both sides hold (a few MiB each on loopback).
+  const std::string key(1000, 'k');
+  writer.send(resp({"SET", key, std::string(1000, 'v')}));
+  ASSERT_EQ(writer.receive_exactly(5), "+OK\r\n");
+  std::string requests;
+  for (int i = 0; i < 40'000; ++i) {
+    requests += resp({"GET", key});
+  }
+  const std::size_t sent = writer.send_until_stalled(requests, 1s);
+  std::cout << "[ figures  ] a client that never reads had " << sent << " of " << requests.size()
+            << " bytes of requests taken before the server stopped reading it; server RSS "
+            << server.process->resident_kib() << " KiB\n";
+  // What it could send fits in kernel buffers plus one read's worth.
+  EXPECT_LT(sent, requests.size() / 2) << "the server read (nearly) every request";
+  // Another client is served meanwhile.
+  test_client other{"127.0.0.1", server.port};
+  expect_replies(other, {{resp({"PING"}), "+PONG\r\n"}});
+}
+
+// One read can hold thousands of requests: 200 GETs of a 1 MiB value fit
+// in 4 KiB and ask for 200 MiB. The server runs them only as fast as the
+// client reads the replies, so its memory stays small.
+TEST(MiniRedis, OneReadOfRequestsCannotMakeTheServerBufferWithoutBound) {
+  auto server = start_mini_redis();
+  test_client writer{"127.0.0.1", server.port};
+  const std::string value(1024 * 1024, 'v');
+  writer.send(resp({"SET", "big", value}));
+  ASSERT_EQ(writer.receive_exactly(5), "+OK\r\n");
+  const long before = server.process->resident_kib();
+  std::string requests;
+  for (int i = 0; i < 200; ++i) {
+    requests += resp({"GET", "big"});
+  }
+  writer.send(requests);
+  std::this_thread::sleep_for(500ms);
+  const long after = server.process->resident_kib();
+  std::cout << "[ figures  ] 200 GETs of 1 MiB unread: server RSS " << before << " KiB before, "
+            << after << " KiB after\n";
+  EXPECT_LT(after - before, 64 * 1024) << "KiB grown";
+  // And every reply comes, in order, to a client that reads them.
+  const std::string reply = "$1048576\r\n" + value + "\r\n";
+  const std::string replies = writer.receive_exactly(200 * reply.size());
+  ASSERT_EQ(replies.size(), 200 * reply.size());
+  for (std::size_t i = 0; i < 200; ++i) {
+    ASSERT_TRUE(std::string_view{replies}.substr(i * reply.size(), reply.size()) == reply)
+        << "reply " << i;
+  }
+}
+
+}  // namespace
+}  // namespace sandbox::testing
