@@ -180,7 +180,7 @@ workbench_check='
   port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" /tmp/server.log)
   python3 chapters/03_stream_echo_client/reference.py --host 127.0.0.1 --port "$port" |
     grep -q "^b.Last line"
-  # The lesson's server stops after its first client; if not, stop it.
+  # The lesson server stops after its first client; if not, stop it.
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid"
   seconds=$(awk -v a="$start" -v b="$EPOCHREALTIME" "BEGIN { printf \"%.1f\", b - a }")
