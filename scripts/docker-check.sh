@@ -116,8 +116,9 @@ signal_check='
   set -eu
   set -m
   # stop_time WITH_TINI SIGNAL: starts serve-docs as PID 1 (under tini or
-  # alone), sends SIGNAL to that PID 1, prints the seconds until it ended,
-  # or "running" if it still ran 3 s later (and then kills it).
+  # alone), sends SIGNAL to that PID 1, and sets $result to the seconds
+  # until it ended, or "running" if it still ran 3 s later (then kills it).
+  # Not $(stop_time ...): job control is off in a command substitution.
   stop_time() {
     port=$((20000 + RANDOM % 20000))
     if [ "$1" = yes ]; then
@@ -129,7 +130,7 @@ signal_check='
     pid1=""
     for i in $(seq 100); do
       [ -n "$pid1" ] || pid1=$(for stat in /proc/[0-9]*/stat; do
-                                 read -r pid comm state ppid rest <"$stat" 2>/dev/null || continue
+                                 read -r pid comm state ppid rest 2>/dev/null <"$stat" || continue
                                  [ "$ppid" = "$outer" ] && echo "$pid"; done; true)
       [ -n "$pid1" ] && nc -z 127.0.0.1 "$port" 2>/dev/null && break
       sleep 0.1
@@ -141,22 +142,25 @@ signal_check='
       state=$(cut -d" " -f3 "/proc/$outer/stat" 2>/dev/null || true)
       if [ -z "$state" ] || [ "$state" = Z ]; then
         wait "$outer" || true
-        awk -v a="$start" -v b="$EPOCHREALTIME" "BEGIN { printf \"%.2f\", b - a }"
+        result=$(awk -v a="$start" -v b="$EPOCHREALTIME" "BEGIN { printf \"%.2f\", b - a }")
         return
       fi
       sleep 0.01
     done
     kill -KILL "$pid1"
     wait "$outer" || true
-    echo running
+    result=running
   }
-  alone=$(stop_time no TERM)
-  [ "$alone" = running ] || { echo "serve-docs alone as PID 1 ended on SIGTERM ($alone s): is tini still needed?" >&2; exit 1; }
-  echo "serve-docs alone as PID 1: still running 3 s after SIGTERM (the kernel gives PID 1 no default action)"
   for signal in TERM INT; do
-    seconds=$(stop_time yes "$signal")
-    [ "$seconds" != running ] || { echo "under tini, SIG$signal did not end serve-docs within 3 s" >&2; exit 1; }
-    echo "serve-docs under tini: SIG$signal ended it in $seconds s"
+    stop_time no "$signal"
+    [ "$result" = running ] ||
+      { echo "serve-docs alone as PID 1 ended on SIG$signal ($result s): is tini still needed?" >&2; exit 1; }
+    echo "serve-docs alone as PID 1: still running 3 s after SIG$signal (the kernel gives PID 1 no default action)"
+  done
+  for signal in TERM INT; do
+    stop_time yes "$signal"
+    [ "$result" != running ] || { echo "under tini, SIG$signal did not end serve-docs within 3 s" >&2; exit 1; }
+    echo "serve-docs under tini: SIG$signal ended it in $result s"
   done
 '
 
