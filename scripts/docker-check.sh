@@ -120,22 +120,30 @@ signal_check='
   # until it ended, or "running" if it still ran 3 s later (then kills it).
   # Not $(stop_time ...): job control is off in a command substitution.
   stop_time() {
-    port=$((20000 + RANDOM % 20000))
-    if [ "$1" = yes ]; then
-      unshare --pid --fork --mount-proc /usr/bin/tini -- serve-docs "$port" >/tmp/docs.log 2>&1 &
-    else
-      unshare --pid --fork --mount-proc serve-docs "$port" >/tmp/docs.log 2>&1 &
-    fi
-    outer=$!
-    pid1=""
-    for i in $(seq 100); do
-      [ -n "$pid1" ] || pid1=$(for stat in /proc/[0-9]*/stat; do
-                                 read -r pid comm state ppid rest 2>/dev/null <"$stat" || continue
-                                 [ "$ppid" = "$outer" ] && echo "$pid"; done; true)
-      [ -n "$pid1" ] && nc -z 127.0.0.1 "$port" 2>/dev/null && break
-      sleep 0.1
+    # No network namespace here: the port is the host one. Below the Linux
+    # ephemeral range (32768 up), and another one if it is taken anyway.
+    for attempt in 1 2 3 4 5; do
+      port=$((10000 + RANDOM % 20000))
+      if [ "$1" = yes ]; then
+        unshare --pid --fork --mount-proc /usr/bin/tini -- serve-docs "$port" >/tmp/docs.log 2>&1 &
+      else
+        unshare --pid --fork --mount-proc serve-docs "$port" >/tmp/docs.log 2>&1 &
+      fi
+      outer=$!
+      pid1=""
+      for i in $(seq 100); do
+        [ -n "$pid1" ] || pid1=$(for stat in /proc/[0-9]*/stat; do
+                                   read -r pid comm state ppid rest 2>/dev/null <"$stat" || continue
+                                   [ "$ppid" = "$outer" ] && echo "$pid"; done; true)
+        [ -n "$pid1" ] && nc -z 127.0.0.1 "$port" 2>/dev/null && break
+        [ -d "/proc/$outer" ] && [ "$(cut -d" " -f3 "/proc/$outer/stat")" != Z ] || break
+        sleep 0.1
+      done
+      nc -z 127.0.0.1 "$port" 2>/dev/null && break
+      [ -z "$pid1" ] || kill -KILL "$pid1" 2>/dev/null || true
+      wait "$outer" || true
+      [ "$attempt" -lt 5 ] || { echo "serve-docs did not start" >&2; cat /tmp/docs.log >&2; exit 1; }
     done
-    nc -z 127.0.0.1 "$port" || { echo "serve-docs did not start" >&2; cat /tmp/docs.log >&2; exit 1; }
     start=$EPOCHREALTIME
     kill "-$2" "$pid1"
     for i in $(seq 300); do
