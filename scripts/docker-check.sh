@@ -47,7 +47,7 @@ inside_check='
     log=$1; shift
     "$@" --host 127.0.0.1 --port 0 >"$log" &
     server=$!
-    for i in $(seq 50); do grep -q "^Serving on" "$log" && break; sleep 0.1; done
+    for i in $(seq 50); do grep -qs "^Serving on" "$log" && break; sleep 0.1; done
     port=$(sed -n "1s/.*:\([0-9]*\)$/\1/p" "$log")
   }
   serve /tmp/server.log ch02_stream_echo_server --quiet
@@ -256,12 +256,13 @@ if [ "$(buildah inspect --type image --format "{{index .OCIv1.Config.Labels \"${
   rm -rf "$rootfs"
 fi
 
-# --layers: the build stage starts FROM dev, so the second build reuses the
-# first one's dev stage instead of installing the toolchain again.
+# The dev stage keeps its layers (a rerun reuses them); the image does not:
+# buildah's layer cache ignores a changed --build-arg, and would keep the
+# previous image's revision label.
 echo "==> Building the dev stage (the workbench)"
 buildah bud --isolation chroot --pull-never --layers --target dev -t "$dev_image" .
 echo "==> Building the image (the build stage runs every test)"
-buildah bud --isolation chroot --pull-never --layers --build-arg REVISION="$revision" -t "$image" .
+buildah bud --isolation chroot --pull-never --layers=false --build-arg REVISION="$revision" -t "$image" .
 
 containers=()
 trap 'for c in "${containers[@]}"; do buildah rm "$c" >/dev/null; done' EXIT
