@@ -1,41 +1,86 @@
-# asio-sandbox in a container: build and test everything in one stage, then
-# keep only the chapters, the docs and a few tools to play with.
+# asio-sandbox in a container, in three stages:
+#
+#   dev    the workbench: compiler, CMake, the libraries, python3 and the
+#          pages' tools (telnet, nc, gdb). No sources: you mount yours, so an
+#          edit rebuilds one target in seconds instead of the whole image.
+#   build  dev plus the sources: builds everything, runs every test, builds
+#          the docs and installs the stripped programs.
+#   (last) what a reader runs: the programs, the docs, each chapter's
+#          reference.py with python3, telnet, nc, and tini as PID 1.
 #
 #   docker build -t asio-sandbox .
 #   docker run --rm asio-sandbox                        # what is inside
 #   docker run -it --rm -p 2222:2222 asio-sandbox ch01_protocol_echo_server --host 0.0.0.0
-#   docker run --rm -p 8000:8000 asio-sandbox serve-docs
+#   docker run -it --rm -p 8000:8000 asio-sandbox serve-docs   # Ctrl-C stops it
+#   docker compose run --rm dev                         # the workbench (compose.yaml)
 #
 # No Docker engine? scripts/docker-check.sh builds it with buildah instead.
 
-FROM debian:bookworm AS build
+FROM debian:bookworm AS dev
+# The toolchain and libraries of the build, python3 for the reference
+# programs and the page checks, the tools the pages use, gdb to look inside.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchmark-dev python3 \
       doxygen graphviz doxygen-awesome-css \
+      telnet netcat-openbsd gdb git ca-certificates \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
+# The repository is bind-mounted at /src, owned by your user on the host, not
+# by the container's root: git refuses such a directory unless told it is safe.
+RUN git config --system --add safe.directory /src
 WORKDIR /src
+EXPOSE 2222 8000
+CMD ["bash"]
+
+FROM dev AS build
 COPY . .
 # The whole test suite runs here (the docs checks included): an image is only
-# made from code that passes. Warnings are errors, as in CI.
+# made from code that passes. Warnings are errors, as in CI. --strip takes
+# the symbol tables out of the installed programs (a third of their size);
+# a debugging session belongs in the dev stage, which keeps them.
 RUN cmake --preset release -DSANDBOX_WARNINGS_AS_ERRORS=ON \
  && cmake --build --preset release \
  && ctest --preset release \
  && cmake --build --preset release --target docs \
- && cmake --install build/release --prefix /opt/asio-sandbox
+ && cmake --install build/release --prefix /opt/asio-sandbox --strip \
+ && for script in chapters/*/reference.py; do \
+      chapter=$(basename "$(dirname "$script")"); \
+      mkdir -p "/opt/asio-sandbox/chapters/$chapter"; \
+      cp "$script" "/opt/asio-sandbox/chapters/$chapter/"; \
+    done
 
 FROM debian:bookworm
-# telnet and nc to talk to the chapters; busybox's httpd to serve the docs.
+# telnet and nc to talk to the chapters; busybox's httpd to serve the docs;
+# python3 to run the chapters' reference.py side by side with the C++;
+# tini as PID 1 (below). apt-get clean drops the downloaded .deb files, and
+# the package lists go too: neither is any use in a finished image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      telnet netcat-openbsd busybox \
+      telnet netcat-openbsd busybox python3 tini \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/asio-sandbox/bin/ /usr/local/bin/
 COPY --from=build /src/build/release/docs/html/ /usr/share/doc/asio-sandbox/html/
 COPY docker/welcome.sh /usr/local/bin/asio-sandbox-welcome
 COPY docker/serve-docs.sh /usr/local/bin/serve-docs
 RUN useradd --create-home --shell /bin/bash learner
+COPY --from=build --chown=learner:learner /opt/asio-sandbox/chapters/ /home/learner/chapters/
+# docker build --build-arg REVISION=$(git rev-parse HEAD) --build-arg SOURCE=URL
+# says which commit and repository an image was made from.
+ARG REVISION=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="asio-sandbox" \
+      org.opencontainers.image.description="The asyncio echo lesson retold in C++20 with Asio: the chapters' programs, their Python references and the docs" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}"
 USER learner
 WORKDIR /home/learner
 EXPOSE 2222 8000
+# The kernel gives PID 1 no default signal actions: a program that installs
+# no handler (busybox httpd) ignores docker stop's SIGTERM and Ctrl-C's
+# SIGINT there, and is killed ten seconds later. tini is PID 1 instead: it
+# passes each signal on to the program, which then dies of it at once, and
+# it reaps orphaned processes, another job of an init.
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["asio-sandbox-welcome"]

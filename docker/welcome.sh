@@ -37,8 +37,11 @@ Measure a server (chapter 04):
 Play with telnet and nc inside:
   docker run -it --rm IMAGE bash
 
-Read the docs at http://localhost:8000:
-  docker run --rm -p 8000:8000 IMAGE serve-docs
+Run a chapter's asyncio reference next to the C++ (chapters 01 to 03, in ~/chapters):
+  docker run -it --rm IMAGE bash -c 'python3 chapters/02_stream_echo_server/reference.py & sleep 1; ch03_stream_echo_client; kill %1'
+
+Read the docs at http://localhost:8000 (Ctrl-C stops):
+  docker run -it --rm -p 8000:8000 IMAGE serve-docs
 
 Every program takes --help.
 TEXT
