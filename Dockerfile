@@ -38,8 +38,10 @@ COPY . .
 # The whole test suite runs here (the docs checks included): an image is only
 # made from code that passes. Warnings are errors, as in CI. --strip takes
 # the symbol tables out of the installed programs (a third of their size);
-# a debugging session belongs in the dev stage, which keeps them.
-RUN cmake --preset release -DSANDBOX_WARNINGS_AS_ERRORS=ON \
+# a debugging session belongs in the dev stage, which keeps them. The
+# exercises and bug hunts are for working on in the dev stage: the image
+# installs neither, so this build leaves them out.
+RUN cmake --preset release -DSANDBOX_WARNINGS_AS_ERRORS=ON -DSANDBOX_BUILD_PRACTICE=OFF \
  && cmake --build --preset release \
  && ctest --preset release \
  && cmake --build --preset release --target docs \
