@@ -3,8 +3,9 @@
 #   dev    the workbench: compiler, CMake, the libraries, python3 and the
 #          pages' tools (telnet, nc, gdb). No sources: you mount yours, so an
 #          edit rebuilds one target in seconds instead of the whole image.
-#   build  dev plus the sources: builds everything, runs every test, builds
-#          the docs and installs the stripped programs.
+#   build  dev plus the sources: builds the chapters and their tests (not the
+#          exercises and bug hunts), runs the tests, builds the docs and
+#          installs the stripped programs.
 #   (last) what a reader runs: the programs, the docs, each chapter's
 #          reference.py with python3, telnet, nc, and tini as PID 1.
 #
