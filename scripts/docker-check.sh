@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Proves the Dockerfile. Builds the final image (its build stage runs the
-# whole test suite and builds the docs) and the dev stage (the workbench),
+# programs' tests and builds the docs) and the dev stage (the workbench),
 # then checks:
 #   - inside the final image: its welcome text, chapters 02 to 10 talking to
 #     each other, each chapter's reference.py running with python3, the tools,
@@ -231,6 +231,30 @@ if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
   exit 0
 fi
 
+# buildah starts every RUN step and every `buildah run` from a sealed
+# in-memory copy of its runtime; now and then the kernel refuses the seal
+# ("sealing memfd copy: Device or resource busy", EBUSY: a page of the copy
+# still pinned) before the command has started. That is the tool's hiccup,
+# not the image's, and one CI run failed on it: try again, up to 3 times.
+# Stdout passes straight through (nothing was printed before the failure).
+buildah_retrying() {
+  local attempt status err
+  err=$(mktemp)
+  for attempt in 1 2 3; do
+    # Stderr through tee into $err, stdout untouched (fd 3); pipefail
+    # gives buildah's status.
+    { buildah "$@" 2>&1 1>&3 3>&- | tee "$err" >&2 3>&-; } 3>&1 && status=0 || status=$?
+    if [ "$status" -eq 0 ] || ! grep -q "sealing memfd copy" "$err"; then
+      rm -f "$err"
+      return "$status"
+    fi
+    echo "buildah: the kernel refused to seal its runtime copy (attempt $attempt of 3); again" >&2
+    sleep 2
+  done
+  rm -f "$err"
+  return "$status"
+}
+
 echo "==> No Docker engine: buildah with chroot isolation"
 need=()
 for tool in buildah podman debootstrap; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -260,29 +284,29 @@ fi
 # buildah's layer cache ignores a changed --build-arg, and would keep the
 # previous image's revision label.
 echo "==> Building the dev stage (the workbench)"
-buildah bud --isolation chroot --pull-never --layers --target dev -t "$dev_image" .
+buildah_retrying bud --isolation chroot --pull-never --layers --target dev -t "$dev_image" .
 echo "==> Building the image (the build stage runs every test)"
-buildah bud --isolation chroot --pull-never --layers=false --build-arg REVISION="$revision" -t "$image" .
+buildah_retrying bud --isolation chroot --pull-never --layers=false --build-arg REVISION="$revision" -t "$image" .
 
 containers=()
 trap 'for c in "${containers[@]}"; do buildah rm "$c" >/dev/null; done' EXIT
 container=$(buildah from --pull-never "$image")
 containers+=("$container")
 echo "==> Running the image's default command"
-buildah run --isolation chroot "$container" -- asio-sandbox-welcome | head -n 3
-buildah run --isolation chroot --workingdir /home/learner "$container" -- sh -c "$inside_check"
-[ "$(buildah run --isolation chroot --workingdir /home/learner "$container" -- \
+buildah_retrying run --isolation chroot "$container" -- asio-sandbox-welcome | head -n 3
+buildah_retrying run --isolation chroot --workingdir /home/learner "$container" -- sh -c "$inside_check"
+[ "$(buildah_retrying run --isolation chroot --workingdir /home/learner "$container" -- \
      sh -c 'cd chapters && ls -d */reference.py | sort')" = "$expected_references" ] ||
   { echo "the image lacks a chapter's reference.py" >&2; exit 1; }
 echo "==> Size and labels"
 check_size_and_label "$(podman image inspect --format '{{.Size}}' "$image")" \
   "$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' "$image")"
 echo "==> Signals"
-buildah run --isolation chroot --user root --cap-add CAP_SYS_ADMIN "$container" -- bash -c "$signal_check"
+buildah_retrying run --isolation chroot --user root --cap-add CAP_SYS_ADMIN "$container" -- bash -c "$signal_check"
 
 echo "==> The workbench: one chapter's edit in the dev image"
 mkdir -p "$cache/workbench-build"
 dev_container=$(buildah from --pull-never "$dev_image")
 containers+=("$dev_container")
-buildah run --isolation chroot -v "$PWD:/src" -v "$cache/workbench-build:/src/build" \
+buildah_retrying run --isolation chroot -v "$PWD:/src" -v "$cache/workbench-build:/src/build" \
   "$dev_container" -- bash -c "$workbench_check"
