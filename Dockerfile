@@ -49,12 +49,7 @@ RUN cmake --preset release -DSANDBOX_WARNINGS_AS_ERRORS=ON -DSANDBOX_BUILD_PRACT
  && cmake --build --preset release \
  && ctest --preset release -LE '^(docs|bench)$' \
  && cmake --build --preset release --target docs \
- && cmake --install build/release --prefix /opt/asio-sandbox --strip \
- && for script in chapters/*/reference.py; do \
-      chapter=$(basename "$(dirname "$script")"); \
-      mkdir -p "/opt/asio-sandbox/chapters/$chapter"; \
-      cp "$script" "/opt/asio-sandbox/chapters/$chapter/"; \
-    done
+ && cmake --install build/release --prefix /opt/asio-sandbox --strip
 
 FROM debian:bookworm
 # telnet and nc to talk to the chapters; busybox's httpd to serve the docs;
@@ -71,7 +66,7 @@ COPY --from=build /src/build/release/docs/html/ /usr/share/doc/asio-sandbox/html
 COPY docker/welcome.sh /usr/local/bin/asio-sandbox-welcome
 COPY docker/serve-docs.sh /usr/local/bin/serve-docs
 RUN useradd --create-home --shell /bin/bash learner
-COPY --from=build --chown=learner:learner /opt/asio-sandbox/chapters/ /home/learner/chapters/
+COPY --from=build --chown=learner:learner /opt/asio-sandbox/share/asio-sandbox/chapters/ /home/learner/chapters/
 # docker build --build-arg REVISION=$(git rev-parse HEAD) --build-arg SOURCE=URL
 # says which commit and repository an image was made from.
 ARG REVISION=unknown
