@@ -10,12 +10,12 @@
 // buggy.cpp is the same program with one handler that captures `this`.
 //
 // Run it, then in another terminal: telnet localhost 2222
+#include "hunt_server.hpp"
 #include "sandbox/options.hpp"
 
 #include <asio.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <deque>
 #include <iostream>
 #include <memory>
@@ -98,16 +98,6 @@ class session : public std::enable_shared_from_this<session> {
   std::string answer_;                 // The write in flight (one at a time).
 };
 
-void accept(tcp::acceptor& acceptor, std::chrono::milliseconds think_time) {
-  acceptor.async_accept([&acceptor, think_time](std::error_code error, tcp::socket socket) {
-    if (error) {
-      return;  // Closed: the server is stopping.
-    }
-    std::make_shared<session>(std::move(socket), think_time)->start();
-    accept(acceptor, think_time);
-  });
-}
-
 }  // namespace
 
 /// Parses the command line, then serves until SIGINT or SIGTERM.
@@ -120,22 +110,10 @@ int main(int argc, char* argv[]) {
   cli.parse(argc, argv);
 
   asio::io_context loop{1};
-  try {
-    // The first address the host resolves to is enough for a bug hunt
-    // (chapter 01's plain-Asio twin listens on every one).
-    tcp::resolver resolver{loop};
-    const tcp::endpoint endpoint =
-        *resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive).begin();
-    tcp::acceptor acceptor{loop, endpoint};
-    asio::signal_set signals{loop, SIGINT, SIGTERM};
-    signals.async_wait([&](std::error_code, int) { loop.stop(); });
-    accept(acceptor, std::chrono::milliseconds{think_ms});
-    std::cout << "Serving on " << endpoint.address().to_string() << ":"
-              << acceptor.local_endpoint().port() << std::endl;
-    loop.run();
-  } catch (const std::system_error& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  }
-  return 0;
+  const std::chrono::milliseconds think_time{think_ms};
+  return hunts::serve(loop, options, [think_time](tcp::acceptor& acceptor) {
+    hunts::accept_each(acceptor, [think_time](tcp::socket socket) {
+      std::make_shared<session>(std::move(socket), think_time)->start();
+    });
+  });
 }

@@ -11,13 +11,12 @@
 // and the heartbeat.
 //
 // Run it, then in another terminal: telnet localhost 2222
+#include "hunt_server.hpp"
 #include "sandbox/options.hpp"
 
 #include <asio.hpp>
 
 #include <chrono>
-#include <csignal>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -96,16 +95,6 @@ class session : public std::enable_shared_from_this<session> {
   std::string input_;              // Read, not yet a whole line.
 };
 
-void accept(tcp::acceptor& acceptor, std::chrono::milliseconds heartbeat) {
-  acceptor.async_accept([&acceptor, heartbeat](std::error_code error, tcp::socket socket) {
-    if (error) {
-      return;  // Closed: the server is stopping.
-    }
-    std::make_shared<session>(std::move(socket), heartbeat)->start();
-    accept(acceptor, heartbeat);
-  });
-}
-
 }  // namespace
 
 /// Parses the command line, then serves until SIGINT or SIGTERM.
@@ -118,22 +107,10 @@ int main(int argc, char* argv[]) {
   cli.parse(argc, argv);
 
   asio::io_context loop{1};
-  try {
-    // The first address the host resolves to is enough for a bug hunt
-    // (chapter 01's plain-Asio twin listens on every one).
-    tcp::resolver resolver{loop};
-    const tcp::endpoint endpoint =
-        *resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive).begin();
-    tcp::acceptor acceptor{loop, endpoint};
-    asio::signal_set signals{loop, SIGINT, SIGTERM};
-    signals.async_wait([&](std::error_code, int) { loop.stop(); });
-    accept(acceptor, std::chrono::milliseconds{heartbeat_ms});
-    std::cout << "Serving on " << endpoint.address().to_string() << ":"
-              << acceptor.local_endpoint().port() << std::endl;
-    loop.run();
-  } catch (const std::system_error& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  }
-  return 0;
+  const std::chrono::milliseconds heartbeat{heartbeat_ms};
+  return hunts::serve(loop, options, [heartbeat](tcp::acceptor& acceptor) {
+    hunts::accept_each(acceptor, [heartbeat](tcp::socket socket) {
+      std::make_shared<session>(std::move(socket), heartbeat)->start();
+    });
+  });
 }

@@ -10,19 +10,16 @@
 // around the counts, held while the answer is written.
 //
 // Run it, then in another terminal: telnet localhost 2222
+#include "hunt_server.hpp"
 #include "sandbox/options.hpp"
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 
-#include <csignal>
 #include <cstddef>
-#include <iostream>
 #include <map>
 #include <string>
 #include <system_error>
-#include <thread>
-#include <vector>
 
 namespace {
 
@@ -89,30 +86,11 @@ int main(int argc, char* argv[]) {
   cli.parse(argc, argv);
 
   asio::io_context loop;
-  try {
-    // The first address the host resolves to is enough for a bug hunt
-    // (chapter 01's plain-Asio twin listens on every one).
-    tcp::resolver resolver{loop};
-    const tcp::endpoint endpoint =
-        *resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive).begin();
-    tcp::acceptor acceptor{loop, endpoint};
-    tally shared{loop};
-    asio::signal_set signals{loop, SIGINT, SIGTERM};
-    signals.async_wait([&](std::error_code, int) { loop.stop(); });
-    asio::co_spawn(loop, accept(acceptor, shared), asio::detached);
-    std::cout << "Serving on " << endpoint.address().to_string() << ":"
-              << acceptor.local_endpoint().port() << std::endl;
-    std::vector<std::thread> pool;
-    for (std::size_t i = 1; i < threads; ++i) {
-      pool.emplace_back([&loop] { loop.run(); });
-    }
-    loop.run();
-    for (auto& thread : pool) {
-      thread.join();
-    }
-  } catch (const std::system_error& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  }
-  return 0;
+  tally shared{loop};
+  return hunts::serve(
+      loop, options,
+      [&](tcp::acceptor& acceptor) {
+        asio::co_spawn(loop, accept(acceptor, shared), asio::detached);
+      },
+      threads);
 }

@@ -12,14 +12,13 @@
 // buggy.cpp is the same program with a deadline handler that trusts cancel().
 //
 // Run it, then in another terminal: telnet localhost 2222
+#include "hunt_server.hpp"
 #include "sandbox/options.hpp"
 
 #include <asio.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <cstdint>
-#include <iostream>
 #include <map>
 #include <memory>
 #include <string>
@@ -127,19 +126,6 @@ class connection : public std::enable_shared_from_this<connection> {
   bool closed_ = false;
 };
 
-void accept(tcp::acceptor& acceptor, connection_table& table, std::chrono::milliseconds idle,
-            std::uint64_t next_id = 1) {
-  acceptor.async_accept([&, idle, next_id](std::error_code error, tcp::socket socket) {
-    if (error) {
-      return;  // Closed: the server is stopping.
-    }
-    auto added = std::make_shared<connection>(std::move(socket), table, next_id, idle);
-    table.emplace(next_id, added);
-    added->start();
-    accept(acceptor, table, idle, next_id + 1);
-  });
-}
-
 }  // namespace
 
 /// Parses the command line, then serves until SIGINT or SIGTERM.
@@ -153,27 +139,19 @@ int main(int argc, char* argv[]) {
 
   asio::io_context loop{1};
   connection_table table;  // Before the loop's run, after the loop: see the end.
-  try {
-    // The first address the host resolves to is enough for a bug hunt
-    // (chapter 01's plain-Asio twin listens on every one).
-    tcp::resolver resolver{loop};
-    const tcp::endpoint endpoint =
-        *resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive).begin();
-    tcp::acceptor acceptor{loop, endpoint};
-    asio::signal_set signals{loop, SIGINT, SIGTERM};
-    signals.async_wait([&](std::error_code, int) { loop.stop(); });
-    accept(acceptor, table, std::chrono::milliseconds{idle_ms});
-    std::cout << "Serving on " << endpoint.address().to_string() << ":"
-              << acceptor.local_endpoint().port() << std::endl;
-    loop.run();
-  } catch (const std::system_error& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  }
+  const std::chrono::milliseconds idle{idle_ms};
+  const int status = hunts::serve(loop, options, [&table, idle](tcp::acceptor& acceptor) {
+    hunts::accept_each(acceptor, [&table, idle, next_id = std::uint64_t{1}](
+                                     tcp::socket socket) mutable {
+      auto added = std::make_shared<connection>(std::move(socket), table, next_id, idle);
+      table.emplace(next_id++, added);
+      added->start();
+    });
+  });
   // Stopping: close every connection still open (close() erases it from the
   // table, so take them one by one from the front).
   while (!table.empty()) {
     table.begin()->second->close("server stopping: goodbye\n");
   }
-  return 0;
+  return status;
 }

@@ -11,15 +11,14 @@
 // wait in the queue.
 //
 // Run it, then in another terminal: telnet localhost 2222
+#include "hunt_server.hpp"
 #include "sandbox/options.hpp"
 
 #include <asio.hpp>
 
 #include <array>
-#include <csignal>
 #include <cstddef>
 #include <deque>
-#include <iostream>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -94,16 +93,6 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t queued_ = 0;         // Bytes in queue_.
 };
 
-void accept(tcp::acceptor& acceptor) {
-  acceptor.async_accept([&acceptor](std::error_code error, tcp::socket socket) {
-    if (error) {
-      return;  // Closed: the server is stopping.
-    }
-    std::make_shared<session>(std::move(socket))->start();
-    accept(acceptor);
-  });
-}
-
 }  // namespace
 
 /// Parses the command line, then serves until SIGINT or SIGTERM.
@@ -113,22 +102,9 @@ int main(int argc, char* argv[]) {
   cli.parse(argc, argv);
 
   asio::io_context loop{1};
-  try {
-    // The first address the host resolves to is enough for a bug hunt
-    // (chapter 01's plain-Asio twin listens on every one).
-    tcp::resolver resolver{loop};
-    const tcp::endpoint endpoint =
-        *resolver.resolve(options.host, std::to_string(options.port), tcp::resolver::passive).begin();
-    tcp::acceptor acceptor{loop, endpoint};
-    asio::signal_set signals{loop, SIGINT, SIGTERM};
-    signals.async_wait([&](std::error_code, int) { loop.stop(); });
-    accept(acceptor);
-    std::cout << "Serving on " << endpoint.address().to_string() << ":"
-              << acceptor.local_endpoint().port() << std::endl;
-    loop.run();
-  } catch (const std::system_error& error) {
-    std::cerr << "error: " << error.what() << std::endl;
-    return 1;
-  }
-  return 0;
+  return hunts::serve(loop, options, [](tcp::acceptor& acceptor) {
+    hunts::accept_each(acceptor, [](tcp::socket socket) {
+      std::make_shared<session>(std::move(socket))->start();
+    });
+  });
 }
