@@ -1,5 +1,6 @@
 #include "client.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -114,10 +115,14 @@ void test_client::reset() {
 }
 
 std::string test_client::receive_some(std::chrono::milliseconds timeout) {
+  return receive_at_most(65536, timeout);
+}
+
+std::string test_client::receive_at_most(std::size_t limit, std::chrono::milliseconds timeout) {
   const auto deadline = clock::now() + timeout;
   char buffer[65536];
   for (;;) {
-    const ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+    const ssize_t got = ::recv(fd_, buffer, std::min(limit, sizeof buffer), 0);
     if (got >= 0) {
       return std::string(buffer, static_cast<std::size_t>(got));
     }
@@ -132,7 +137,10 @@ std::string test_client::receive_exactly(std::size_t count, std::chrono::millise
   const auto deadline = clock::now() + timeout;
   std::string data;
   while (data.size() < count) {
-    const std::string chunk = receive_some(std::chrono::milliseconds{remaining_ms(deadline)});
+    // No more than is missing: what follows stays in the socket for the
+    // next receive.
+    const std::string chunk =
+        receive_at_most(count - data.size(), std::chrono::milliseconds{remaining_ms(deadline)});
     if (chunk.empty()) {
       throw std::runtime_error{"end of file after " + std::to_string(data.size()) + " of " +
                                std::to_string(count) + " bytes"};

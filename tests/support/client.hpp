@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,9 @@ class test_client {
 
 
  private:
+  // receive_some(), taking at most `limit` bytes (1 to 65536).
+  std::string receive_at_most(std::size_t limit, std::chrono::milliseconds timeout);
+
   int fd_ = -1;
 };
 
