@@ -66,6 +66,10 @@ std::string seconds_text(double seconds) {
 // One timer per connection, re-armed for each line: if it expires, `action`
 // runs. Re-arming cancels the previous wait, whose action then never runs;
 // so does destroying the deadline when the connection's coroutine ends.
+// Unless the wait had already expired, its handler queued, in the very pass
+// that read the line: then the old action still runs (chapter 12's `race`
+// demo shows it, and two guards; here the client has its echo, then is
+// closed as idle, which at that instant can be defended).
 class deadline {
  public:
   explicit deadline(const asio::any_io_executor& executor) : timer_{executor} {}
