@@ -147,6 +147,45 @@ def code_spans_for_doxygen(text, comments_only=False):
     return "".join(lines)
 
 
+# "<details><summary>Hint 1</summary>", a blank line, the hint, a blank
+# line, "</details>": the form a code host wants (without the blank lines it
+# shows the hint's Markdown raw).
+DETAILS = re.compile(r"^<details>[^\n]*\n(.*?)^</details>[ \t]*$", re.M | re.S)
+
+
+def folded_blocks(text):
+    """Doxygen 1.9.4 ends a <details> element at the end of its paragraph:
+    the hint's blank lines left the summary alone in one element, the hint
+    in a second one without a summary (shown as "Details"), and an empty
+    third. So each block becomes one paragraph: the blank lines go (two
+    paragraphs of a hint are kept apart by <br><br>) and come back after
+    the block, so that the lines below keep their numbers (Doxygen's
+    warnings name them). A fenced block inside a <details> stays as it is: Doxygen
+    cannot fold it, and docs.rendering reports a hint left without its text."""
+
+    def fold(match):
+        block = match[0]
+        if "```" in block or "~~~" in block:
+            return block
+        lines = block.split("\n")
+        out, blank = [], False
+        for line in lines:
+            if not line.strip():
+                blank = True
+                continue
+            # A blank line between two lines of the hint (not after the
+            # summary, not before the end) was a paragraph break.
+            if blank and len(out) > 1 and not line.startswith("</details>"):
+                out[-1] += "<br><br>"
+            out.append(line)
+            blank = False
+        # The lines removed come back after the block, so that what follows
+        # keeps its line numbers.
+        return "\n".join(out) + "\n" * (len(lines) - len(out))
+
+    return DETAILS.sub(fold, text)
+
+
 CONTENTS_MARKER = "<!-- contents:"
 PAGE_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+\.md)\)")
 # A page's label: {#label} after its title, or a \page command near the top.
@@ -198,5 +237,5 @@ if page.suffix in (".hpp", ".cpp"):
     sys.stdout.write(code_spans_for_doxygen(text, comments_only=True))
     sys.exit(0)
 text = doxygen_only_syntax(text)
-text = table_of_contents(links_to_subpages(code_spans_for_doxygen(text)))
+text = table_of_contents(links_to_subpages(folded_blocks(code_spans_for_doxygen(text))))
 sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))

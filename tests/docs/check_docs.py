@@ -21,9 +21,11 @@
                           <td> tag, a table's escaped pipe, a stray opening
                           quote (Doxygen 1.9.4 reads `...'` as old-style
                           quoting), a backtick outside code, a Doxygen command
-                          (\\snippet, \\subpage, \\ref) or a {#label}; and
+                          (\\snippet, \\subpage, \\ref) or a {#label};
                           no paragraph or list item names a page twice (a
-                          Markdown link beside a \\subpage to the same page).
+                          Markdown link beside a \\subpage to the same page);
+                          and every <details> (an exercise's hint) has its
+                          summary and its text under it.
 """
 import html.parser
 import pathlib
@@ -695,10 +697,14 @@ class TextCollector(html.parser.HTMLParser):
         self.link = None  # [href, text] of the open link
         self.links = []  # (block, href, text, text between it and the one before)
         self.between = ""
+        self.details = []  # [summary text, other text] of each open <details>
+        self.folds = []  # the same, of each closed one
 
     def handle_starttag(self, tag, attrs):
         if tag in VOID_TAGS:
             return
+        if tag == "details":
+            self.details.append(["", ""])
         classes = (dict(attrs).get("class") or "").split()
         code = (tag in ("code", "pre", "script", "style") or "fragment" in classes
                 or any(hidden for _, hidden in self.open))
@@ -713,6 +719,8 @@ class TextCollector(html.parser.HTMLParser):
         pass
 
     def handle_endtag(self, tag):
+        if tag == "details" and self.details:
+            self.folds.append(self.details.pop())
         for depth in range(len(self.open) - 1, -1, -1):
             if self.open[depth][0] == tag:
                 closed = [t for t, _ in self.open[depth:]]
@@ -727,6 +735,8 @@ class TextCollector(html.parser.HTMLParser):
             self.block.pop()
 
     def handle_data(self, data):
+        if self.details:
+            self.details[-1]["summary" not in (t for t, _ in self.open)] += data
         if self.link:
             self.link[1] += data
         else:
@@ -751,6 +761,16 @@ def check_rendering(html_dir):
                     start = max(0, match.start() - 40)
                     shown = " ".join(text[start:match.end() + 40].split())
                     failures.append(f"{page.name}: shows {match[0]!r} in \"{shown}\"")
+        # A hint (<details>) folds its text under its summary. Doxygen 1.9.4
+        # closes the element at a paragraph's end: a summary alone, then the
+        # text under a browser's default "Details" (docs/markdown_filter.py
+        # folds each block into one paragraph for it).
+        for summary, body in collector.folds:
+            if not summary.strip() or not body.strip():
+                shown = " ".join((summary or body).split())[:60]
+                failures.append(f"{page.name}: shows a <details> with "
+                                f"{'no summary' if not summary.strip() else 'nothing under'} "
+                                f"\"{shown}\"")
         # A title twice in a row: a Markdown link beside a \subpage to the same page.
         for before, link in zip(collector.links, collector.links[1:]):
             if before[:3] == link[:3] and not link[3].strip(" \n:,;.()"):
