@@ -14,7 +14,9 @@
                           the program really prints, ports normalised; for the
                           load generator, whose figures change every run, every
                           line has the same words and units, numbers aside; for
-                          a thread pool, any thread number will do;
+                          a thread pool, any thread number will do; and a
+                          bug hunt's runs of its check ("<!-- transcript:
+                          hunt_check -->"), numbers aside;
   links HTML_DIR          the generated site has no broken internal link;
   rendering HTML_DIR      no page of the generated site shows leaked markup as
                           text: Doxygen's \\ilinebr, a markdownTable class or a
@@ -595,8 +597,47 @@ def transcripts_in(page):
         yield match[1], match[2], lines[0], lines[1:]
 
 
+# A bug hunt's page shows its check's runs: "<!-- transcript: hunt_check -->"
+# before a console block of one or more "$ build/dev/tests/hunts/hunt_check
+# SCENARIO build/dev/bughunts/PROGRAM" commands, each followed by what it
+# printed. Its figures (bytes, answers, MiB) change from run to run, so they
+# are compared as the load generator's are: numbers aside, every word.
+HUNT_COMMAND = re.compile(r"\$ build/dev/(tests/hunts/hunt_check) ([\w-]+) build/dev/(bughunts/\w+)$")
+
+
+def hunt_runs(page):
+    """(command, the lines it printed) for each run a hunt's page shows."""
+    for match in re.finditer(r"<!-- transcript: hunt_check -->\s*```console\n(.*?)```",
+                             page.read_text(), re.S):
+        runs = []
+        for line in match[1].rstrip("\n").splitlines():
+            if line.startswith("$ "):
+                runs.append((line, []))
+            elif runs:
+                runs[-1][1].append(line)
+        yield from runs
+
+
+def check_hunt_transcripts(root, bin_dir):
+    """The hunts' runs, against the programs of the build that holds BIN."""
+    failures, count, build = [], 0, bin_dir.parent
+    for page in sorted(root.glob("bughunts/*/README.md")):
+        for command, shown in hunt_runs(page):
+            count += 1
+            parts = HUNT_COMMAND.match(command)
+            if not parts:
+                failures.append(f"{page.relative_to(root)}: a hunt's transcript runs {command!r}")
+                continue
+            run = subprocess.run([str(build / parts[1]), parts[2], str(build / parts[3])],
+                                 capture_output=True, text=True, timeout=90)
+            if shape(run.stdout.splitlines()) != shape(shown):
+                failures.append(f"{page.relative_to(root)}: {command[2:]} prints otherwise\n"
+                                f"  page:    {shown}\n  program: {run.stdout.splitlines()}")
+    return failures, count
+
+
 def check_transcripts(root, bin_dir):
-    failures, count = [], 0
+    failures, count = check_hunt_transcripts(root, bin_dir)
     for page in sorted(root.glob("chapters/*/README.md")):
         for name, against, command, shown in transcripts_in(page):
             count += 1
