@@ -28,10 +28,10 @@ void expect_timed_out_after(const std::string& sent) {
   client.send(sent);
   const auto line = receive_line(client, 2s);
   const auto waited = std::chrono::steady_clock::now() - start;
-  EXPECT_TRUE(line == timed_out) << "expected " << shown(timed_out) << " within 2 s of a client that "
-                                 << (sent.empty() ? "sent nothing"
-                                                  : "sent " + shown(sent) + " and no newline")
-                                 << ", the program sent " << shown(line);
+  EXPECT_TRUE(line == timed_out)
+      << "expected " << shown(timed_out) << " within 2 s of a client that "
+      << (sent.empty() ? "sent nothing" : "sent " + shown(sent) + " and no newline")
+      << ", the program sent " << shown(line);
   if (line == timed_out) {
     const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(waited).count();
     EXPECT_TRUE(waited >= 400ms)

@@ -602,7 +602,8 @@ def transcripts_in(page):
 # SCENARIO build/dev/bughunts/PROGRAM" commands, each followed by what it
 # printed. Its figures (bytes, answers, MiB) change from run to run, so they
 # are compared as the load generator's are: numbers aside, every word.
-HUNT_COMMAND = re.compile(r"\$ build/dev/(tests/hunts/hunt_check) ([\w-]+) build/dev/(bughunts/\w+)$")
+HUNT_COMMAND = re.compile(
+    r"\$ build/dev/(tests/hunts/hunt_check) ([\w-]+) build/dev/(bughunts/\w+)$")
 
 
 def hunt_runs(page):
