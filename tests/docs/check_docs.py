@@ -778,7 +778,8 @@ class TextCollector(html.parser.HTMLParser):
 
     def handle_data(self, data):
         if self.details:
-            self.details[-1]["summary" not in (t for t, _ in self.open)] += data
+            in_summary = any(t == "summary" for t, _ in self.open)
+            self.details[-1][0 if in_summary else 1] += data
         if self.link:
             self.link[1] += data
         else:
