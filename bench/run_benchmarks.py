@@ -532,10 +532,13 @@ def grouped_bars(out_file: Path, title: str, ylabel: str, cases: list[str],
     plots = ", ".join(
         f"'{data}' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnheader({i + 2})"
         for i in range(len(labels)))
+    # Labels are shown as written: no gnuplot markup (ch13_mini_redis's
+    # underscores would become subscripts).
     arrows = "\n".join(f"set arrow from graph 0, first {y} to graph 1, first {y} nohead "
                        f"dashtype 2 lc rgb '{colour}'" for y, colour in lines)
     script = f"""
 set terminal svg size 960,440 dynamic font 'sans,12' background rgb 'white'
+set termoption noenhanced
 set output '{out_file}'
 set title '{title}'
 set style data histogram
