@@ -237,6 +237,21 @@ def warmup_requests(requests: int) -> int:
     return requests * PIPELINED_FACTOR // 2
 
 
+def measured_seconds(results: dict[str, dict[str, float]], tests: list[str], requests: int,
+                     elapsed: float) -> float:
+    """How long redis-benchmark's `tests` took by its own figures (several
+    tests run one after the other: their times add up), checked against the
+    wall-clock time of the whole run: its tests cannot have lasted longer
+    than the program did. A figure read from the wrong column fails here."""
+    if any(results[t]["rps"] <= 0 for t in tests):
+        raise ValueError(f"redis-benchmark reports no requests/s: {results}")
+    seconds = sum(requests / results[t]["rps"] for t in tests)
+    if seconds > elapsed * 1.05 + 0.01:  # a little slack for the two clocks
+        raise ValueError(f"redis-benchmark's figures say its tests took {seconds:.3f} s, but "
+                         f"the whole run took {elapsed:.3f} s: were they misread? {results}")
+    return seconds
+
+
 def run_benchmark(benchmark: str, pid: int, port: int, case: RedisCase, requests: int,
                   core: int | None) -> dict:
     """One redis-benchmark run of `case` against the server `pid` listening
@@ -257,13 +272,12 @@ def run_benchmark(benchmark: str, pid: int, port: int, case: RedisCase, requests
     if missing:
         raise RuntimeError(f"redis-benchmark gave no figure for {missing}: {done.stdout!r}")
     total = requests * len(tests)
-    # Several tests run one after the other: their time adds up.
-    seconds = sum(requests / results[t]["rps"] for t in tests if results[t]["rps"] > 0)
+    seconds = measured_seconds(results, tests, requests, elapsed)
     cpu_us = cpu * 1e6 / total
     return {
         "requests": total,
         "pipeline": case.pipeline,
-        "requests_per_s": total / seconds if seconds else 0.0,
+        "requests_per_s": total / seconds,
         "elapsed_s": round(elapsed, 3),
         "server_cpu_s": round(cpu, 3),
         # Named as run_warm_rounds() reads it; redis_runs.csv calls it
