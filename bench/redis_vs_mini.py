@@ -443,7 +443,8 @@ def check_page(results: Path, page: Path) -> int:
 
 
 def describe_machine(build: Path, redis_server: str, benchmark: str, pinning: bool,
-                     args, rule: SteadyRule, notes: list[str]) -> str:
+                     args, rule: SteadyRule, notes: list[str],
+                     load: tuple[float, float]) -> str:
     build_type = "unknown"
     cache = build / "CMakeCache.txt"
     if cache.exists():
@@ -462,7 +463,11 @@ def describe_machine(build: Path, redis_server: str, benchmark: str, pinning: bo
         f"{requests_for(CASES[2], args.requests):,} at -P 16",
         f"warm-up: each server started once per round and driven with -t set,get -P 16 -n "
         f"{warmup_requests(args.requests):,} until two runs in a row agreed within "
-        f"{rule.tolerance:.0%} in CPU per request (at least {rule.min_windows}, at most {rule.max_windows} runs)",
+        f"{rule.tolerance:.0%} in CPU per request (at least {rule.min_windows}, at most "
+        f"{rule.max_windows} runs)",
+        # Other work on the machine: with two cores, anything above 2 means
+        # the servers and redis-benchmark waited for a core now and then.
+        f"load average (1 min): {load[0]:.1f} at the start, {load[1]:.1f} at the end",
     ]
     return "\n".join(lines + [f"note: {n}" for n in notes]) + "\n"
 
@@ -542,6 +547,7 @@ def main() -> int:
 
     print(f"==> {len(servers)} servers x {len(CASES)} cases x {args.rounds} rounds, "
           f"{args.requests:,} requests per -P 1 run; results in {args.out}")
+    load_before = os.getloadavg()[0]
     runs, windows = run_warm_rounds(CASES, servers, args.rounds, start_server, measure, rule,
                                     unit="request")
     for run in runs:
@@ -561,7 +567,8 @@ def main() -> int:
         writer.writeheader()
         writer.writerows(summary)
     (args.out / "redis_machine.txt").write_text(
-        describe_machine(args.build_dir, redis_server, benchmark, pinning, args, rule, notes))
+        describe_machine(args.build_dir, redis_server, benchmark, pinning, args, rule, notes,
+                         (load_before, os.getloadavg()[0])))
     charts = write_chart(summary, args.out)
 
     print("\n" + render_results(summary))
