@@ -372,8 +372,9 @@ def render_results(summary: list[dict]) -> str:
                                                for c, ratio in misses) + ".")
     extra = [r for r in summary if r["server"] not in (MINI, REDIS)]
     if extra:
-        lines += ["", f"An extra row, not part of the target: {extra[0]['label']}. Unpinned, "
-                  "its threads share the machine's cores with the load generator.", "",
+        lines += ["", f"An extra row, not part of the target: {extra[0]['label']}. Its "
+                  "threads go where the scheduler puts them, on the cores redis-benchmark "
+                  "needs too.", "",
                   "| case | requests/s | vs redis-server | server CPU per request "
                   "| cores busy |", "|---|---:|---:|---:|---:|"]
         for r in extra:
