@@ -283,7 +283,7 @@ def warm_up(measure_window, rule: SteadyRule) -> list[dict]:
 
 
 def run_warm_rounds(cases: list[Case], servers: list[Server], rounds: int, start_server,
-                    measure, rule: SteadyRule) -> tuple[list[dict], list[dict]]:
+                    measure, rule: SteadyRule, unit: str = "echo") -> tuple[list[dict], list[dict]]:
     """Every round starts every server (`start_server(server)` returns a
     running one with a stop()), warms each (`measure(running, server, case,
     warm_up=True)` runs one warm-up window), then runs every case against
@@ -291,7 +291,9 @@ def run_warm_rounds(cases: list[Case], servers: list[Server], rounds: int, start
     Servers wait idle while the others are measured, which costs them
     nothing and keeps them warm. The order rotates each round, so no server
     always goes first and a burst of noise from a neighbour on this shared
-    machine hits each of them in turn. Returns (runs, warm-up windows)."""
+    machine hits each of them in turn. `unit` names what the CPU is per in
+    the progress lines (bench/redis_vs_mini.py measures requests, not
+    echoes). Returns (runs, warm-up windows)."""
     runs, windows = [], []
     for round_number in range(rounds):
         shift = round_number % len(servers)
@@ -310,7 +312,7 @@ def run_warm_rounds(cases: list[Case], servers: list[Server], rounds: int, start
                                     "cpu_us_per_echo": w["server_cpu_us_per_echo"]})
                 print(f"    round {round_number + 1}  {server.name:13} warm-up: " +
                       " ".join(f"{float(w['server_cpu_us_per_echo']):.1f}" for w in mine) +
-                      f" us CPU per echo, {'steady' if held else 'NOT steady'}", flush=True)
+                      f" us CPU per {unit}, {'steady' if held else 'NOT steady'}", flush=True)
             for case in cases:
                 for server in order:
                     result = measure(running[server.name], server, case, warm_up=False)
@@ -318,7 +320,8 @@ def run_warm_rounds(cases: list[Case], servers: list[Server], rounds: int, start
                     runs.append(result)
                     print(f"    {case.name:10} round {round_number + 1}  {server.name:13} "
                           f"{result['requests_per_s']:>10.0f} requests/s  "
-                          f"{result['server_cpu_us_per_echo']:7.2f} us CPU per echo", flush=True)
+                          f"{result['server_cpu_us_per_echo']:7.2f} us CPU per {unit}",
+                          flush=True)
         finally:
             for one in running.values():
                 one.stop()
@@ -466,14 +469,18 @@ def render_targets(summary: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def describe_machine(python: str | None, notes: list[str], args, rule: SteadyRule) -> str:
-    def first_line(argv):
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-            return (out.stdout or out.stderr).strip().splitlines()[0]
-        except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "not found"
+def first_line(argv: list[str]) -> str:
+    """The first line a program prints (its version, say), or "not found"."""
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "not found"
 
+
+def machine_lines() -> list[str]:
+    """The date and the machine: CPU, kernel, system, compiler (every
+    benchmark's description starts with these)."""
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -484,12 +491,17 @@ def describe_machine(python: str | None, notes: list[str], args, rule: SteadyRul
         for line in Path("/etc/os-release").read_text().splitlines():
             if line.startswith("PRETTY_NAME="):
                 distro = line.split("=", 1)[1].strip('"')
-    lines = [
+    return [
         f"date: {datetime.date.today().isoformat()}",
         f"cpu: {cpu}, {os.cpu_count()} cores (a shared virtual machine)",
         f"kernel: Linux {platform.release()}",
         f"system: {distro}",
         f"compiler: {first_line(['c++', '--version'])}",
+    ]
+
+
+def describe_machine(python: str | None, notes: list[str], args, rule: SteadyRule) -> str:
+    lines = machine_lines() + [
         f"python: {first_line([python or sys.executable, '--version'])}",
         f"uvloop: {first_line([python, '-c', 'import uvloop; print(uvloop.__version__)']) if python else 'not found'}",
         f"node: {first_line(['node', '--version']) if shutil.which('node') else 'not found'}",
@@ -504,11 +516,53 @@ def describe_machine(python: str | None, notes: list[str], args, rule: SteadyRul
     return "\n".join(lines + [f"note: {n}" for n in notes]) + "\n"
 
 
+def grouped_bars(out_file: Path, title: str, ylabel: str, cases: list[str],
+                 series: dict[str, dict[str, str]], lines: tuple[tuple[float, str], ...] = (
+                     (1.0, "gray30"),)) -> None:
+    """A grouped bar chart via gnuplot, the look of every chart of the docs:
+    one group per case, one bar per series (series[label][case] is the
+    value, as text; a missing one leaves a gap), and a dashed horizontal
+    line at each (y, colour) of `lines` (1.0: the reference)."""
+    data = out_file.with_suffix(".dat")
+    labels = list(series)
+    with open(data, "w") as f:
+        f.write("case\t" + "\t".join(f'"{s}"' for s in labels) + "\n")
+        for case in cases:
+            f.write(case + "\t" + "\t".join(series[s].get(case) or "NaN" for s in labels) + "\n")
+    plots = ", ".join(
+        f"'{data}' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnheader({i + 2})"
+        for i in range(len(labels)))
+    # Labels are shown as written: no gnuplot markup (ch13_mini_redis's
+    # underscores would become subscripts).
+    arrows = "\n".join(f"set arrow from graph 0, first {y} to graph 1, first {y} nohead "
+                       f"dashtype 2 lc rgb '{colour}'" for y, colour in lines)
+    script = f"""
+set terminal svg size 960,440 dynamic font 'sans,12' background rgb 'white'
+set termoption noenhanced
+set output '{out_file}'
+set title '{title}'
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.9 border rgb 'black'
+set boxwidth 0.9
+set key outside right top vertical
+set grid ytics
+set yrange [0:*]
+set ylabel '{ylabel}'
+set xtics nomirror
+{arrows}
+plot {plots}
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    finally:
+        data.unlink()
+
+
 def write_charts(summary: list[dict], out: Path) -> list[str]:
     """Two grouped bar charts via gnuplot: CPU per echo and requests/s,
     each as a ratio to the epoll baseline. Returns the files written."""
-    gnuplot = shutil.which("gnuplot")
-    if gnuplot is None:
+    if shutil.which("gnuplot") is None:
         print("gnuplot not found (Debian: gnuplot-nox): no charts", file=sys.stderr)
         return []
     servers = list(dict.fromkeys(r["label"] for r in summary))
@@ -520,33 +574,8 @@ def write_charts(summary: list[dict], out: Path) -> list[str]:
         ("rps_vs_epoll", "requests_per_second.svg",
          "Requests per second, as a multiple of the C epoll baseline (higher is better)"),
     ]:
-        data = out / f"{key}.dat"
-        with open(data, "w") as f:
-            f.write("case\t" + "\t".join(f'"{s}"' for s in servers) + "\n")
-            for case in cases:
-                values = {r["label"]: r[key] for r in summary if r["case"] == case}
-                f.write(case + "\t" + "\t".join(values.get(s) or "NaN" for s in servers) + "\n")
-        plots = ", ".join(
-            f"'{data}' using {i + 2}{':xtic(1)' if i == 0 else ''} title columnheader({i + 2})"
-            for i in range(len(servers)))
-        script = f"""
-set terminal svg size 960,440 dynamic font 'sans,12' background rgb 'white'
-set output '{out / filename}'
-set title '{title}'
-set style data histogram
-set style histogram clustered gap 1
-set style fill solid 0.9 border rgb 'black'
-set boxwidth 0.9
-set key outside right top vertical
-set grid ytics
-set yrange [0:*]
-set ylabel 'x epoll baseline'
-set xtics nomirror
-set arrow from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb 'gray30'
-plot {plots}
-"""
-        subprocess.run([gnuplot], input=script, text=True, check=True)
-        data.unlink()
+        series = {s: {r["case"]: r[key] for r in summary if r["label"] == s} for s in servers}
+        grouped_bars(out / filename, title, "x epoll baseline", cases, series)
         written.append(filename)
     return written
 

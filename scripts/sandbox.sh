@@ -8,6 +8,13 @@
 #            server warmed to a steady state first), which rewrites
 #            docs/benchmarks/ and the tables in docs/benchmarks.md and
 #            docs/performance.md, then chapter 06's and chapter 09's measurements;
+#   redis-bench [--quick] [--rounds N]
+#            builds chapter 13's server (release preset, that target only)
+#            and measures it against Debian's redis-server with Redis's own
+#            redis-benchmark (bench/redis_vs_mini.py): SET and GET, 50
+#            connections, -P 1 and -P 16, five interleaved rounds, medians;
+#            rewrites docs/benchmarks/redis_* and the figures in chapter 13's
+#            page (--quick: one short round into a temporary folder);
 #   fuzz     builds the fuzz preset (clang) and fuzzes the stream reader's
 #            framing and chapter 13's RESP parser for SECONDS in all (default
 #            60, half each), starting from fuzz/corpus/;
@@ -27,7 +34,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-  local modes="lesson|test|bench [benchmark options]|fuzz [SECONDS]|exercise [NN [--solution]]"
+  local modes="lesson|test|bench [benchmark options]|redis-bench [--quick] [--rounds N]"
+  modes+="|fuzz [SECONDS]|exercise [NN [--solution]]"
   echo "usage: $0 $modes|pages" >&2
   exit 2
 }
@@ -38,7 +46,8 @@ if [ "$mode" = pages ]; then
   [ $# -eq 0 ] || usage
   exec python3 tests/docs/check_docs.py listings --fix .
 fi
-[ "$mode" = bench ] || [ "$mode" = fuzz ] || [ "$mode" = exercise ] || [ $# -eq 0 ] || usage
+[ "$mode" = bench ] || [ "$mode" = redis-bench ] || [ "$mode" = fuzz ] ||
+  [ "$mode" = exercise ] || [ $# -eq 0 ] || usage
 
 # What a build and the tests need, as Debian packages. python3 runs the
 # chapters' reference programs, so the tests can compare C++ with asyncio.
@@ -47,6 +56,11 @@ packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchma
 # benchmark once, briefly: its peers and charts need these.
 docs_packages=(doxygen graphviz doxygen-awesome-css)
 bench_packages=(python3-uvloop gnuplot-nox nodejs)
+# Chapter 13 is measured against the real Redis, with Redis's own load
+# generator (redis-tools has redis-benchmark). On a machine with systemd,
+# installing redis-server also starts it as a service on port 6379; the
+# benchmark starts its own on a free port, and leaves that one alone.
+redis_bench_packages=(redis-server redis-tools gnuplot-nox)
 # libFuzzer comes with clang's runtime libraries.
 fuzz_packages=(clang libclang-rt-14-dev)
 
@@ -256,6 +270,7 @@ exercise() {
 
 [ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}")
 [ "$mode" = bench ] && packages+=("${bench_packages[@]}")
+[ "$mode" = redis-bench ] && packages+=("${redis_bench_packages[@]}")
 [ "$mode" = fuzz ] && packages+=("${fuzz_packages[@]}")
 # Listing the exercises needs nothing installed.
 [ "$mode" = exercise ] && [ $# -eq 0 ] && { exercise; exit 0; }
@@ -287,6 +302,12 @@ case "$mode" in
     for arg in "$@"; do [ "$arg" = --quick ] && idle_args+=(--connections 1000); done
     echo "==> Idle connections: chapter 09's memory per connection"
     python3 bench/idle_memory.py --build-dir build/release "${idle_args[@]}"
+    ;;
+  redis-bench)
+    echo "==> Configuring and building ch13_mini_redis (preset release, in build/release)"
+    cmake --preset release >/dev/null
+    cmake --build --preset release --target ch13_mini_redis
+    python3 bench/redis_vs_mini.py --build-dir build/release "$@"
     ;;
   fuzz)
     seconds=${1:-60}
