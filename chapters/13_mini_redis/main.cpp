@@ -22,6 +22,8 @@
 #include "commands.hpp"
 #include "reply.hpp"
 #include "resp.hpp"
+#include "router.hpp"
+#include "shards.hpp"
 
 #include "sandbox/address.hpp"
 #include "sandbox/console.hpp"
@@ -33,9 +35,11 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace {
 
@@ -44,11 +48,16 @@ constexpr std::uint16_t mini_redis_port = 6380;
 
 //! [connection]
 // One client. The transport calls it; it calls the parser and the commands.
-class connection final : public sandbox::protocol, public ch13::subscriber {
+class connection final : public sandbox::protocol,
+                         public ch13::subscriber,
+                         public std::enable_shared_from_this<connection> {
  public:
-  connection(ch13::server_state& server, std::size_t subscriber_limit, bool quiet)
+  connection(ch13::server_state& server, const std::vector<asio::any_io_executor>& loops,
+             std::size_t subscriber_limit, bool quiet)
       : server_{server},
-        client_{*this, server.next_client_id++},
+        loops_{loops},
+        // Atomic: connections on every loop take numbers at once.
+        client_{*this, server.next_client_id.fetch_add(1, std::memory_order_relaxed)},
         subscriber_limit_{subscriber_limit},
         quiet_{quiet} {}
 
@@ -67,9 +76,19 @@ class connection final : public sandbox::protocol, public ch13::subscriber {
     // reading it, so TCP stops it sending. Its requests wait in its own
     // kernel buffers, not in our memory.
     transport_ = &transport;
+    // The picker chose our loop; this is its thread for good (chapter 06).
+    // context_pool's thread i + 1 runs loop i.
+    home_ = static_cast<std::size_t>(sandbox::this_thread_number() - 1);
+    if (server_.design == ch13::keyspace_design::owned && loops_.size() > 1) {
+      router_ = std::make_unique<ch13::request_router>(server_, loops_, home_);
+    }
   }
 
   void data_received(std::string_view data) override {
+    if (waiting()) {
+      buffer_.append(data);  // Run once the batch in flight has its replies.
+      return;
+    }
     if (buffer_.empty()) {
       // Nothing left over from the last read (the usual case): parse the
       // transport's bytes where they lie, and keep only an unfinished tail.
@@ -86,14 +105,33 @@ class connection final : public sandbox::protocol, public ch13::subscriber {
   // The client has read enough of its replies (the transport's buffer
   // drained to its low-water mark): run the requests held back.
   void resume_writing() override {
-    if (!buffer_.empty() && !closing_) {
+    paused_ = false;
+    if (!buffer_.empty() && !closing_ && !waiting()) {
       buffer_.erase(0, run_requests(buffer_));
       flush();
     }
   }
 
+  void pause_writing() override { paused_ = true; }
+
   void connection_lost(std::error_code /*error*/) override {
     ch13::forget_subscriptions(server_, client_);
+    transport_ = nullptr;  // A batch still in flight (owned design) finds it gone.
+  }
+
+  [[nodiscard]] bool on_own_thread() const override {
+    return static_cast<std::size_t>(sandbox::this_thread_number() - 1) == home_;
+  }
+
+  // A PUBLISH on another loop, which holds the channels' lock: post the
+  // message to our own loop. A weak pointer, so that a message does not
+  // keep a closed connection alive; by the time it runs we may be gone.
+  void deliver_later(std::shared_ptr<const std::string> frame) override {
+    asio::post(loops_[home_], [self = weak_from_this(), frame = std::move(frame)] {
+      if (const auto alive = self.lock()) {
+        alive->deliver(*frame);
+      }
+    });
   }
 
   // A message for a channel we subscribe to, from another connection's
@@ -125,14 +163,19 @@ class connection final : public sandbox::protocol, public ch13::subscriber {
   // the client has read its replies.
   std::size_t run_requests(std::string_view input) {
     std::size_t used = 0;
-    while (!closing_ && out_.size() <= sandbox::transport::default_high_water) {
+    while (!closing_ && out_.size() <= sandbox::transport::default_high_water &&
+           (router_ == nullptr || router_->forwarded() < max_forwarded_per_batch)) {
       const auto [what, consumed] = parser_.parse(input.substr(used));
       used += consumed;
       switch (what) {
         case ch13::request_parser::status::need_more:
           return used;
         case ch13::request_parser::status::request:
-          ch13::execute(server_, client_, parser_.arguments(), out_);
+          if (router_ != nullptr) {
+            router_->run(client_, parser_.arguments(), out_);  // Here, or forwarded.
+          } else {
+            ch13::execute(server_, client_, parser_.arguments(), out_);
+          }
           closing_ = client_.quit;  // QUIT: the requests after it are not run.
           break;
         case ch13::request_parser::status::error:
@@ -150,8 +193,13 @@ class connection final : public sandbox::protocol, public ch13::subscriber {
   }
 
   // One write for the batch; it copies into the transport's buffer, and
-  // out_ keeps its memory for the next batch.
+  // out_ keeps its memory for the next batch. A batch with forwarded
+  // requests (owned design) is written once their owners have replied.
   void flush() {
+    if (waiting()) {
+      router_->send(shared_from_this(), [this] { forwarded_replies_arrived(); });
+      return;
+    }
     if (!out_.empty()) {
       transport_->write(out_);
       out_.clear();
@@ -161,7 +209,38 @@ class connection final : public sandbox::protocol, public ch13::subscriber {
     }
   }
 
+  [[nodiscard]] bool waiting() const { return router_ != nullptr && router_->waiting(); }
+
+  // Every owner has replied: the batch's replies, in order, in one write;
+  // then the requests that arrived meanwhile, unless the client must read
+  // first (pause_writing()).
+  void forwarded_replies_arrived() {
+    if (transport_ == nullptr || transport_->is_closing()) {
+      router_->assemble(out_, assembled_);  // Forgets the batch.
+      assembled_.clear();
+      out_.clear();
+      return;
+    }
+    router_->assemble(out_, assembled_);
+    out_.clear();
+    transport_->write(assembled_);
+    assembled_.clear();
+    if (closing_) {
+      transport_->close();
+    } else if (!paused_ && !buffer_.empty()) {
+      buffer_.erase(0, run_requests(buffer_));
+      flush();
+    }
+  }
+
+  // Forwarded requests' replies are not counted in out_ until they come
+  // back: a batch stops at this many, which bounds what they may bring.
+  static constexpr std::size_t max_forwarded_per_batch = 64;
+
   ch13::server_state& server_;
+  const std::vector<asio::any_io_executor>& loops_;  // Every loop, for posting.
+  std::size_t home_ = 0;                             // The loop we run on.
+  std::unique_ptr<ch13::request_router> router_;     // Owned design, several loops.
   ch13::client_state client_;
   const std::size_t subscriber_limit_;
   const bool quiet_;
@@ -169,40 +248,60 @@ class connection final : public sandbox::protocol, public ch13::subscriber {
   ch13::request_parser parser_;
   std::string buffer_;  // The start of a request whose end has not arrived.
   std::string out_;     // Replies of the batch being run.
+  std::string assembled_;  // The owned design: a batch's replies put in order.
   bool closing_ = false;
+  bool paused_ = false;    // The transport holds too much: run nothing new.
 };
 //! [connection]
 
 //! [sweep]
 // The active half of expiry (keyspace::sweep()), ten times a second as
-// Redis's default `hz 10`. It runs on the loop's one thread between
-// connections' callbacks, so it needs no lock either, and each sweep's work
-// is bounded: a keyspace full of expired keys is emptied over several ticks
+// Redis's default `hz 10`, on every loop: loop i sweeps shards i, i + N,
+// i + 2N ... So each owned shard is swept by its owner, on its owner's
+// thread, with no lock; a locked shard is swept under its lock (by one loop
+// only, so the sweeps never queue for each other). Each sweep's work is
+// bounded: a keyspace full of expired keys is emptied over several ticks
 // rather than in one long pause that would stall every client.
-asio::awaitable<void> sweep_expired_keys(ch13::keyspace& keys) {
+asio::awaitable<void> sweep_expired_keys(ch13::server_state& state, std::size_t loop,
+                                         std::size_t loops) {
   asio::steady_timer timer{co_await asio::this_coro::executor};
   for (;;) {
     timer.expires_after(std::chrono::milliseconds{100});
     co_await timer.async_wait(asio::use_awaitable);
-    keys.sweep(ch13::now_ms());
+    for (std::size_t i = loop; i < state.shards.size(); i += loops) {
+      auto& shard = state.shards[i];
+      if (state.locking) {
+        const std::scoped_lock hold{shard.lock};
+        shard.keys.sweep(ch13::now_ms());
+      } else {
+        shard.keys.sweep(ch13::now_ms());
+      }
+    }
   }
 }
 //! [sweep]
 
+//! [serve]
 asio::awaitable<void> serve(sandbox::server_options options, ch13::server_state& state,
+                            sandbox::context_pool& pool,
+                            const std::vector<asio::any_io_executor>& loops,
                             std::size_t subscriber_limit) {
+  // As chapter 06: the server accepts on the first loop, and the picker
+  // hands each connection to the next loop in turn, where it stays.
   auto server = co_await sandbox::create_server(
-      [&state, subscriber_limit, quiet = options.quiet] {
-        return std::make_shared<connection>(state, subscriber_limit, quiet);
+      [&state, &loops, subscriber_limit, quiet = options.quiet] {
+        return std::make_shared<connection>(state, loops, subscriber_limit, quiet);
       },
-      options.host, options.port);
+      options.host, options.port, pool.picker());
   sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
-  // Detached: it runs until the loop stops (a signal), and its frame is
-  // destroyed with the loop.
-  asio::co_spawn(co_await asio::this_coro::executor, sweep_expired_keys(state.keys),
-                 asio::detached);
+  // Detached: they run until the loops stop (a signal), and their frames
+  // are destroyed with the loops.
+  for (std::size_t i = 0; i < loops.size(); ++i) {
+    asio::co_spawn(loops[i], sweep_expired_keys(state, i, loops.size()), asio::detached);
+  }
   co_await server->wait_closed();
 }
+//! [serve]
 
 }  // namespace
 
@@ -217,9 +316,35 @@ int main(int argc, char* argv[]) {
                   "Bytes that may wait to be sent to a subscriber; past it, it is dropped")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32))
       ->capture_default_str();
+  // One loop by default, as Redis runs its commands on one thread: on two
+  // cores, the second is better left to the clients (see the figures above).
+  auto& threads = cli.add_threads_option();
+  threads = 1;
+  cli.app()
+      .get_option("--threads")
+      ->description("Event loops, each on its own thread, sharing the keys as --keyspace says")
+      ->default_str("1");
+  std::string keyspace = "owned";
+  cli.app()
+      .add_option("--keyspace", keyspace,
+                  "How several threads share the keys: 'owned' (shard i belongs to loop i; "
+                  "a request for another loop's key is forwarded to it) or 'locked' (shards "
+                  "behind mutexes; any thread runs any key)")
+      ->check(CLI::IsMember({"owned", "locked"}))
+      ->capture_default_str();
   cli.parse(argc, argv);
 
-  // Outlives the loop: connections destroyed with it still unsubscribe.
-  ch13::server_state state;
-  return sandbox::run([&] { return serve(options, state, subscriber_limit); });
+  // Outlives the loops: connections destroyed with them still unsubscribe.
+  ch13::server_state state{
+      keyspace == "locked" ? ch13::keyspace_design::locked : ch13::keyspace_design::owned, threads};
+  // A pool of one loop is marked single-threaded, as sandbox::run's is: no
+  // strands; and one shard, no lock and no post (server_state).
+  sandbox::context_pool pool{threads};
+  // context_pool hands out its loops round-robin, from the first: N calls
+  // name each loop once, in order, and leave it where it started.
+  std::vector<asio::any_io_executor> loops;
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    loops.push_back(pool.next_executor());
+  }
+  return pool.run([&] { return serve(options, state, pool, loops, subscriber_limit); });
 }
