@@ -1,22 +1,38 @@
 /// \file
 /// Chapter 13: a mini Redis that Redis's own clients use (redis-cli,
-/// redis-benchmark, redis-py). Work in progress: this is its single-threaded core.
+/// redis-benchmark, redis-py).
 //
 //
 // The parts, one concern a file:
 //   resp.hpp      the request parser: RESP2 arrays and inline commands, a piece at a time
 //   reply.hpp     the reply writers: RESP2 appended to one output string
 //   keyspace.hpp  keys, values and expiry (lazy on access, and an active sweep)
+//   shards.hpp    the keyspace cut into shards, for several threads, in two designs
+//   router.hpp    the owned design: requests forwarded to the loop that owns their keys
 //   pubsub.hpp    channels and subscribers, a slow subscriber dropped
 //   commands.cpp  each command, in Redis 7.0's words
 //   main.cpp      this file: a connection's bytes in, its replies out, and the server
 //
-// One thread runs everything, as Redis runs its commands on one thread: the
-// keyspace needs no lock, and a command runs from start to end with nothing
-// in between. A connection is a protocol (chapter 01): data_received()
-// parses every whole request that arrived, runs each, appends each reply to
-// one string, and writes that string once. A client that pipelines 100
-// requests in one send gets its 100 replies in one send.
+// By default one thread runs everything, as Redis runs its commands on one
+// thread: the keyspace needs no lock, and a command runs from start to end
+// with nothing in between. A connection is a protocol (chapter 01):
+// data_received() parses every whole request that arrived, runs each,
+// appends each reply to one string, and writes that string once. A client
+// that pipelines 100 requests in one send gets its 100 replies in one send.
+//
+// `--threads N` runs N event loops, one thread each, and spreads the
+// connections over them as chapter 06 does. The keys are then shared in
+// one of two designs (`--keyspace`, shards.hpp):
+//
+//   locked  16 or more shards, each a keyspace behind its own mutex. A
+//           command locks the shard of its key (MSET and the like lock
+//           theirs in a fixed order) and runs on the connection's thread.
+//   owned   shard i belongs to loop i and is touched by no other thread:
+//           no lock. A request for another loop's key is posted there, run
+//           there, and its reply posted back; the batch's replies still
+//           leave in order, in one write (router.hpp).
+//
+// MEASURED_FIGURES
 //
 // Run it, then: redis-cli -p 6380   (or telnet localhost 6380, and type SET a 1)
 #include "commands.hpp"
@@ -86,7 +102,9 @@ class connection final : public sandbox::protocol,
 
   void data_received(std::string_view data) override {
     if (waiting()) {
-      buffer_.append(data);  // Run once the batch in flight has its replies.
+      // Run once the batch in flight has its replies.
+      buffer_.append(data);
+      hold_reading_while_full();
       return;
     }
     if (buffer_.empty()) {
@@ -109,6 +127,7 @@ class connection final : public sandbox::protocol,
     if (!buffer_.empty() && !closing_ && !waiting()) {
       buffer_.erase(0, run_requests(buffer_));
       flush();
+      hold_reading_while_full();
     }
   }
 
@@ -117,44 +136,83 @@ class connection final : public sandbox::protocol,
   void connection_lost(std::error_code /*error*/) override {
     ch13::forget_subscriptions(server_, client_);
     transport_ = nullptr;  // A batch still in flight (owned design) finds it gone.
+    held_.reset();
   }
 
   [[nodiscard]] bool on_own_thread() const override {
     return static_cast<std::size_t>(sandbox::this_thread_number() - 1) == home_;
   }
 
-  // A PUBLISH on another loop, which holds the channels' lock: post the
-  // message to our own loop. A weak pointer, so that a message does not
-  // keep a closed connection alive; by the time it runs we may be gone.
+  // A PUBLISH on another loop, which holds the channels' lock. The message
+  // joins our inbox, and the first one into an empty inbox posts a drain to
+  // our own loop: one post however many messages arrive before it runs.
+  // A weak pointer, so that the post does not keep a closed connection
+  // alive; by the time it runs we may be gone.
   void deliver_later(std::shared_ptr<const std::string> frame) override {
-    asio::post(loops_[home_], [self = weak_from_this(), frame = std::move(frame)] {
-      if (const auto alive = self.lock()) {
-        alive->deliver(*frame);
-      }
-    });
+    bool first = false;
+    {
+      const std::scoped_lock hold{inbox_lock_};
+      first = inbox_.empty();
+      inbox_.push_back(std::move(frame));
+    }
+    if (first) {
+      asio::post(loops_[home_], [self = weak_from_this()] {
+        if (const auto alive = self.lock()) {
+          alive->drain_inbox();
+        }
+      });
+    }
   }
 
   // A message for a channel we subscribe to, from another connection's
-  // PUBLISH. Chapter 07 made a fast sender wait for a slow reader; a Redis
-  // publisher never waits. So a subscriber that lets more than its limit
-  // pile up (it does not read, or not fast enough) is dropped at once, as
-  // Redis drops it (client-output-buffer-limit pubsub), and the publisher
-  // goes on.
+  // PUBLISH on our loop. Chapter 07 made a fast sender wait for a slow
+  // reader; a Redis publisher never waits. So a subscriber that lets more
+  // than its limit pile up (it does not read, or not fast enough) is
+  // dropped at once, as Redis drops it (client-output-buffer-limit pubsub),
+  // and the publisher goes on.
   void deliver(std::string_view frame) override {
     if (transport_ == nullptr || transport_->is_closing()) {
       return;
     }
     transport_->write(frame);
     if (transport_->get_write_buffer_size() > subscriber_limit_) {
-      if (!quiet_) {
-        sandbox::println("Dropped subscriber ", client_.id, ": more than ", subscriber_limit_,
-                         " bytes waiting");
-      }
-      transport_->abort();  // Drops what waits: this reader is too far behind.
+      drop_slow_subscriber();
     }
   }
 
  private:
+  // Messages from other loops' PUBLISH, on our loop. The drop rule differs
+  // from deliver()'s in one way: it looks at what was still unsent before
+  // this drain. While our thread was busy (or not scheduled) the publisher
+  // may have sent many messages, all of which arrive here at once, before
+  // the transport had a turn to send anything: counting them would drop a
+  // subscriber that reads perfectly well. What is still unsent from earlier
+  // turns is what this subscriber failed to read.
+  void drain_inbox() {
+    {
+      const std::scoped_lock hold{inbox_lock_};
+      draining_.swap(inbox_);
+    }
+    if (transport_ != nullptr && !transport_->is_closing()) {
+      if (transport_->get_write_buffer_size() > subscriber_limit_) {
+        drop_slow_subscriber();
+      } else {
+        for (const auto& frame : draining_) {
+          transport_->write(*frame);
+        }
+      }
+    }
+    draining_.clear();
+  }
+
+  void drop_slow_subscriber() {
+    if (!quiet_) {
+      sandbox::println("Dropped subscriber ", client_.id, ": more than ", subscriber_limit_,
+                       " bytes waiting");
+    }
+    transport_->abort();  // Drops what waits: this reader is too far behind.
+  }
+
   // Runs the whole requests at the front of `input`; returns the bytes used.
   // It stops early once the replies pass the transport's high-water mark:
   // one read of 64 KiB holds 3,000 GETs, which could ask for gigabytes.
@@ -216,6 +274,7 @@ class connection final : public sandbox::protocol,
   // first (pause_writing()).
   void forwarded_replies_arrived() {
     if (transport_ == nullptr || transport_->is_closing()) {
+      held_.reset();
       router_->assemble(out_, assembled_);  // Forgets the batch.
       assembled_.clear();
       out_.clear();
@@ -223,19 +282,45 @@ class connection final : public sandbox::protocol,
     }
     router_->assemble(out_, assembled_);
     out_.clear();
-    transport_->write(assembled_);
-    assembled_.clear();
+    // Given away: if nothing else waits, the string becomes the transport's
+    // buffer, without a copy (which matters when the replies are large).
+    transport_->write(std::move(assembled_));
+    assembled_.clear();  // Moved from: valid, and now certainly empty.
     if (closing_) {
       transport_->close();
     } else if (!paused_ && !buffer_.empty()) {
       buffer_.erase(0, run_requests(buffer_));
       flush();
     }
+    hold_reading_while_full();
+  }
+
+  // Requests wait in buffer_ while a batch is in flight. The write buffer
+  // is then empty, so the transport's back-pressure cannot stop a client
+  // that sends without reading: past the high-water mark, we stop reading
+  // it ourselves, until the requests held have been run.
+  void hold_reading_while_full() {
+    if (transport_ == nullptr) {
+      return;
+    }
+    const bool full = buffer_.size() > sandbox::transport::default_high_water;
+    if (full && held_ == nullptr) {
+      // A transport lives as long as an operation of its own is pending;
+      // with reading paused and nothing to write, none is. We keep it
+      // alive ourselves until we resume.
+      held_ = transport_->shared_from_this();
+      transport_->pause_reading();
+    } else if (!full && held_ != nullptr) {
+      transport_->resume_reading();  // Its own read keeps it alive again.
+      held_.reset();
+    }
   }
 
   // Forwarded requests' replies are not counted in out_ until they come
   // back: a batch stops at this many, which bounds what they may bring.
-  static constexpr std::size_t max_forwarded_per_batch = 64;
+  // 16: what redis-benchmark -P 16 sends at once. A real server would ask
+  // the owner to stop at a byte count instead.
+  static constexpr std::size_t max_forwarded_per_batch = 16;
 
   ch13::server_state& server_;
   const std::vector<asio::any_io_executor>& loops_;  // Every loop, for posting.
@@ -249,8 +334,12 @@ class connection final : public sandbox::protocol,
   std::string buffer_;  // The start of a request whose end has not arrived.
   std::string out_;     // Replies of the batch being run.
   std::string assembled_;  // The owned design: a batch's replies put in order.
+  std::mutex inbox_lock_;  // Guards inbox_: other loops' publishers add to it.
+  std::vector<std::shared_ptr<const std::string>> inbox_;     // Messages not yet drained.
+  std::vector<std::shared_ptr<const std::string>> draining_;  // drain_inbox()'s, kept for its memory.
   bool closing_ = false;
   bool paused_ = false;    // The transport holds too much: run nothing new.
+  std::shared_ptr<sandbox::transport> held_;  // Set while we hold reading paused.
 };
 //! [connection]
 

@@ -25,6 +25,9 @@ bool is(std::string_view text, std::string_view word) {
   return true;
 }
 
+// Replies of a forwarded batch kept for the next one up to this size.
+constexpr std::size_t large_replies = 64 * 1024;
+
 }  // namespace
 
 request_router::request_router(server_state& server,
@@ -216,6 +219,9 @@ void request_router::assemble(const std::string& out, std::string& into) {
   for (outbox& box : outboxes_) {
     box.requests.clear();
     box.count = 0;
+    if (box.replies.capacity() > large_replies) {
+      std::string{}.swap(box.replies);  // A rare large batch does not keep its memory.
+    }
     box.replies.clear();
     box.ends.clear();
     box.next = 0;
