@@ -683,11 +683,12 @@ const command_spec* checked_command(const client_state& client,
 // half of it. DBSIZE takes every shard's lock, for a count of one moment.
 void run_locked(const command_spec& spec, call& c) {
   auto& shards = c.server.shards;
-  if (spec.first_key == no_keys && spec.run != dbsize) {
+  const bool every_shard = spec.run == dbsize;
+  if (spec.first_key == no_keys && !every_shard) {
     spec.run(c);  // No keys, no shard to lock.
     return;
   }
-  if (spec.key_step == 0) {  // One key, one lock: the usual case.
+  if (spec.key_step == 0 && !every_shard) {  // One key, one lock: the usual case.
     const std::scoped_lock hold{shards.of(c.args[spec.first_key]).lock};
     spec.run(c);
     return;
@@ -696,7 +697,7 @@ void run_locked(const command_spec& spec, call& c) {
   // commands; no other thread ever sees it.
   thread_local std::vector<std::size_t> needed;
   needed.clear();
-  if (spec.run == dbsize) {
+  if (every_shard) {
     for (std::size_t i = 0; i < shards.size(); ++i) {
       needed.push_back(i);
     }

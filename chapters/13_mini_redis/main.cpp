@@ -245,7 +245,7 @@ class connection final : public sandbox::protocol,
   std::size_t run_requests(std::string_view input) {
     std::size_t used = 0;
     while (!closing_ && out_.size() <= sandbox::transport::default_high_water &&
-           (router_ == nullptr || router_->forwarded() < max_forwarded_per_batch)) {
+           (router_ == nullptr || router_->forwarded() < forward_limit_)) {
       const auto [what, consumed] = parser_.parse(input.substr(used));
       used += consumed;
       switch (what) {
@@ -305,6 +305,12 @@ class connection final : public sandbox::protocol,
     }
     router_->assemble(out_, assembled_);
     out_.clear();
+    // Large replies (GETs of big values): forward one request a batch
+    // until they are small again, so that a batch's replies stay near the
+    // transport's high-water mark, as they do when run here.
+    forward_limit_ = assembled_.size() > sandbox::transport::default_high_water
+                         ? 1
+                         : max_forwarded_per_batch;
     // Given away: if nothing else waits, the string becomes the transport's
     // buffer, without a copy (which matters when the replies are large).
     transport_->write(std::move(assembled_));
@@ -341,9 +347,11 @@ class connection final : public sandbox::protocol,
 
   // Forwarded requests' replies are not counted in out_ until they come
   // back: a batch stops at this many, which bounds what they may bring.
-  // 16: what redis-benchmark -P 16 sends at once. A real server would ask
-  // the owner to stop at a byte count instead.
+  // 16: what redis-benchmark -P 16 sends at once; 1 after a batch whose
+  // replies were large. A real server would ask the owner to stop at a
+  // byte count instead.
   static constexpr std::size_t max_forwarded_per_batch = 16;
+  std::size_t forward_limit_ = max_forwarded_per_batch;
 
   ch13::server_state& server_;
   const std::vector<asio::any_io_executor>& loops_;  // Every loop, for posting.

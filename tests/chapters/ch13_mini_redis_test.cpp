@@ -740,7 +740,17 @@ TEST_P(MiniRedisDesigns, OneReadOfRequestsCannotMakeTheServerBufferWithoutBound)
   const long after = server.process->resident_kib();
   std::cout << "[ figures  ] 200 GETs of 1 MiB unread: server RSS " << before << " KiB before, "
             << after << " KiB after\n";
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // RSS under a sanitizer is not the program's (its shadow memory grows
+  // with every byte touched): the bound is checked in normal builds.
+  (void)before;
+  (void)after;
+#else
+  // Two loops, owned: the first batch forwards up to 16 GETs to the
+  // other loop, and their 16 MiB of replies are put in order in one more
+  // string: about 32 MiB at the peak, then one request a batch.
   EXPECT_LT(after - before, 64 * 1024) << "KiB grown";
+#endif
   // And every reply comes, in order, to a client that reads them.
   const std::string reply = "$1048576\r\n" + value + "\r\n";
   const std::string replies = writer.receive_exactly(200 * reply.size());
