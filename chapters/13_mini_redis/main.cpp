@@ -33,29 +33,36 @@
 //           leave in order, in one write (router.hpp).
 //
 // Measured (release build; redis-benchmark -c 50 -n 200000 -q, SET and GET
-// separately; 3 interleaved rounds, medians; this 2-core machine was
-// shared with other jobs, load average 4 to 6, so the absolute figures are
-// low and noisy, the comparison is what counts). --threads 1: server on core
-// 0, benchmark on core 1. --threads 2: server and benchmark on both cores.
+// separately, interleaved rounds). --threads 1: server on core 0 and the
+// benchmark on core 1 (taskset); --threads 2: server and benchmark both on
+// cores 0-1. This 2-core machine was shared with other jobs: the medians of
+// 6 rounds (load average 4 to 6) first, then the quietest round (load 3).
 //
-//                           -P 1: SET / GET per s    -P 16: SET / GET per s    CPU us/request (P1, P16)
-//   --threads 1                 23.7k / 17.3k            363k / 347k                10.1, 0.70
-//   --threads 2 locked          42.2k / 36.9k            725k / 702k                 9.6, 0.65
-//   --threads 2 owned           41.6k / 41.8k            639k / 518k                10.4, 0.70
+//                        -P 1 SET / GET per s   -P 16 SET / GET per s   CPU us/request P1, P16
+//   6 rounds, medians
+//   --threads 1               26k /  25k              359k / 343k            9.4 / 9.9, 0.70
+//   --threads 2 locked        45k /  41k              725k / 715k            9.5 / 10.1, 0.65
+//   --threads 2 owned         42k /  46k              699k / 638k           10.3 / 10.2, 0.70
+//   quietest round
+//   --threads 1               86k /  59k             1.14M / 1.14M           8.1 / 9.7, 0.75 / 0.70
+//   --threads 2 locked        74k /  77k             1.30M / 1.12M          10.2 / 9.4, 0.60
+//   --threads 2 owned         79k /  73k             1.09M / 0.90M          11.3 / 12.6, 0.85 / 0.90
 //
-// Both designs double the single loop's throughput here (partly because two
-// threads win a larger share of a busy machine), at the same CPU cost per
-// request: the cost is the system calls, not the keyspace. Without
-// pipelining they tie; with 16 requests in flight the locked design leads
-// by 15 to 35 %: half of the owned design's requests cross to the other
-// loop and back (two posts, a wake-up of the other thread, the request
-// written out and parsed again), while a lock nobody else holds costs
-// about 20 ns. So `locked` is the default. The owned design wins where
-// locks are contended (many cores hammering few keys) and where a shard's
-// data should stay in one core's cache; on two cores neither happens.
-// With the default --threads 1 both designs reduce to the single loop: one
-// shard, no lock, no post (measured equal to the code before threads:
-// 8.9 us of CPU per request at -P 1, 0.6 to 0.7 at -P 16, either way).
+// On a busy machine two loops double the throughput (two threads win a
+// larger share of the cores); on a quiet one they barely help, since the
+// benchmark needs a core too: on 2 cores the second loop has nothing to
+// run on. Between the designs: the locked one leads with 16 requests in
+// flight and costs less CPU per request. Half of the owned design's
+// requests cross to the other loop and back (two posts, a wake-up of the
+// other thread, the request written out and parsed again), which costs
+// more than a lock nobody else holds (tens of nanoseconds). So `locked` is the
+// default. The owned design wins where locks are contended (many cores on
+// few keys) and where a shard should stay in one core's cache; two cores
+// show neither. With the default --threads 1 both reduce to the single
+// loop: one shard, no lock, no post, measured equal to the code before
+// threads (quietest round: 89.6k / 90.3k at -P 1, 1.42M / 1.23M at -P 16,
+// 7.8 us and 0.6 us of CPU a request; before: 89.8k / 90.8k, 1.38M / 1.40M,
+// 7.7 us and 0.6 us).
 //
 // Run it, then: redis-cli -p 6380   (or telnet localhost 6380, and type SET a 1)
 #include "commands.hpp"
