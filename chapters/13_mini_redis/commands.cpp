@@ -9,6 +9,8 @@
 #include "resp.hpp"
 
 #include <algorithm>
+#include <mutex>
+#include <vector>
 #include <array>
 #include <cstddef>
 #include <limits>
@@ -23,10 +25,16 @@ constexpr long long llong_min = std::numeric_limits<long long>::min();
 // One request in progress: what a command function works with.
 struct call {
   server_state& server;
-  client_state& client;
+  client_state* client;               // Null for a forwarded request: it has keys, no client.
   std::span<const std::string> args;  // args[0] is the command's name, as sent.
   std::string& out;
+  shard* owner = nullptr;             // Set: every key of this request lives here.
 };
+
+// The keyspace that holds `key`. Its lock, if any, is already held (execute()).
+keyspace& keys(call& c, const std::string& key) {
+  return c.owner != nullptr ? c.owner->keys : c.server.shards.of(key).keys;
+}
 
 // ASCII case-insensitive equality with a lower-case `word`, as Redis's
 // strcasecmp is used for names and options.
@@ -58,7 +66,7 @@ void invalid_expire_time(call& c, std::string_view command) {
 void ping(call& c) {
   if (c.args.size() > 2) {  // Its arity says "at least one"; it checks "at most two" itself.
     reply::error(c.out, "ERR wrong number of arguments for 'ping' command");
-  } else if (!c.client.channels.empty()) {
+  } else if (!c.client->channels.empty()) {
     // In subscribed mode RESP2 has no room for a plain reply next to pushed
     // messages: Redis answers with an array, as if pushing a message.
     reply::array(c.out, 2);
@@ -76,7 +84,7 @@ void echo(call& c) { reply::bulk(c.out, c.args[1]); }
 // --- Strings ------------------------------------------------------------
 
 void get(call& c) {
-  if (const auto* e = c.server.keys.find(c.args[1])) {
+  if (const auto* e = keys(c, c.args[1]).find(c.args[1])) {
     reply::bulk(c.out, e->value);
   } else {
     reply::null_bulk(c.out);
@@ -156,17 +164,17 @@ void set(call& c) {
     expires_at = when;
   }
 
-  auto& keys = c.server.keys;
   const std::string& key = c.args[1];
+  auto& space = keys(c, key);
   if ((flags & (nx | xx | get | keepttl)) == 0) {
     // The usual SET: one lookup, which adds the key if it is new.
-    auto& e = keys.find_or_add(key);
+    auto& e = space.find_or_add(key);
     e.value.assign(c.args[2]);  // Reuses the old value's memory when it is large enough.
     e.expires_at = expires_at;
     reply::simple(c.out, "OK");
     return;
   }
-  auto* existing = keys.find(key);
+  auto* existing = space.find(key);
   if ((flags & get) != 0) {  // The old value is the reply, whether or not SET goes on.
     existing != nullptr ? reply::bulk(c.out, existing->value) : reply::null_bulk(c.out);
   }
@@ -176,7 +184,7 @@ void set(call& c) {
     }
     return;
   }
-  auto& e = existing != nullptr ? *existing : keys.find_or_add(key);
+  auto& e = existing != nullptr ? *existing : space.find_or_add(key);
   e.value.assign(c.args[2]);
   if ((flags & keepttl) == 0) {
     e.expires_at = expires_at;
@@ -193,7 +201,7 @@ void mset(call& c) {
     return;
   }
   for (std::size_t j = 1; j < c.args.size(); j += 2) {
-    auto& e = c.server.keys.find_or_add(c.args[j]);
+    auto& e = keys(c, c.args[j]).find_or_add(c.args[j]);
     e.value.assign(c.args[j + 1]);
     e.expires_at = keyspace::never;  // As SET without KEEPTTL.
   }
@@ -203,7 +211,7 @@ void mset(call& c) {
 void mget(call& c) {
   reply::array(c.out, c.args.size() - 1);
   for (std::size_t j = 1; j < c.args.size(); ++j) {
-    if (const auto* e = c.server.keys.find(c.args[j])) {
+    if (const auto* e = keys(c, c.args[j]).find(c.args[j])) {
       reply::bulk(c.out, e->value);
     } else {
       reply::null_bulk(c.out);
@@ -213,7 +221,7 @@ void mget(call& c) {
 
 // INCR, DECR, INCRBY, DECRBY: Redis's incrDecrCommand.
 void add_to(call& c, long long increment) {
-  auto* e = c.server.keys.find(c.args[1]);
+  auto* e = keys(c, c.args[1]).find(c.args[1]);
   long long value = 0;
   if (e != nullptr && !integer_argument(c, e->value, value)) {
     return;
@@ -225,7 +233,7 @@ void add_to(call& c, long long increment) {
   }
   value += increment;
   if (e == nullptr) {
-    e = &c.server.keys.find_or_add(c.args[1]);
+    e = &keys(c, c.args[1]).find_or_add(c.args[1]);
   }
   // The value stays a string, as every value here is; its expiry stays too.
   // (Redis keeps small integers as integers, a memory saving we skip.)
@@ -261,7 +269,7 @@ void decrby(call& c) {
 void del(call& c) {
   long long erased = 0;
   for (std::size_t j = 1; j < c.args.size(); ++j) {
-    erased += c.server.keys.erase(c.args[j]) ? 1 : 0;
+    erased += keys(c, c.args[j]).erase(c.args[j]) ? 1 : 0;
   }
   reply::integer(c.out, erased);
 }
@@ -269,7 +277,7 @@ void del(call& c) {
 void exists(call& c) {
   long long found = 0;  // A key named twice counts twice, as in Redis.
   for (std::size_t j = 1; j < c.args.size(); ++j) {
-    found += c.server.keys.find(c.args[j]) != nullptr ? 1 : 0;
+    found += keys(c, c.args[j]).find(c.args[j]) != nullptr ? 1 : 0;
   }
   reply::integer(c.out, found);
 }
@@ -323,7 +331,7 @@ void expire_in(call& c, bool seconds, std::string_view command) {
   }
   when += now;
 
-  auto* e = c.server.keys.find(c.args[1]);
+  auto* e = keys(c, c.args[1]).find(c.args[1]);
   if (e == nullptr) {
     reply::integer(c.out, 0);
     return;
@@ -337,7 +345,7 @@ void expire_in(call& c, bool seconds, std::string_view command) {
     return;
   }
   if (when <= now) {
-    c.server.keys.erase(c.args[1]);  // Already in the past: gone now, not at the next look.
+    keys(c, c.args[1]).erase(c.args[1]);  // Already in the past: gone now, not at the next look.
   } else {
     e->expires_at = when;
   }
@@ -349,10 +357,21 @@ void pexpire(call& c) { expire_in(c, false, "pexpire"); }
 
 // Counts keys not yet erased, expired or not, as Redis's DBSIZE does: it
 // shows the active sweep at work (the count falls with nobody asking).
-void dbsize(call& c) { reply::integer(c.out, static_cast<long long>(c.server.keys.size())); }
+// With shards, the sum of theirs (each one's lock held: see execute()).
+void dbsize(call& c) {
+  std::size_t count = 0;
+  if (c.owner != nullptr) {
+    count = c.owner->keys.size();
+  } else {
+    for (std::size_t i = 0; i < c.server.shards.size(); ++i) {
+      count += c.server.shards[i].keys.size();
+    }
+  }
+  reply::integer(c.out, static_cast<long long>(count));
+}
 
 void time_to_live(call& c, bool milliseconds) {
-  const auto* e = c.server.keys.find(c.args[1]);
+  const auto* e = keys(c, c.args[1]).find(c.args[1]);
   if (e == nullptr) {
     reply::integer(c.out, -2);
   } else if (e->expires_at == keyspace::never) {
@@ -372,21 +391,21 @@ void subscription_reply(call& c, std::string_view kind, const std::string* chann
   reply::array(c.out, 3);
   reply::bulk(c.out, kind);
   channel != nullptr ? reply::bulk(c.out, *channel) : reply::null_bulk(c.out);
-  reply::integer(c.out, static_cast<long long>(c.client.channels.size()));
+  reply::integer(c.out, static_cast<long long>(c.client->channels.size()));
 }
 
 void subscribe(call& c) {
   for (std::size_t j = 1; j < c.args.size(); ++j) {
-    if (c.server.channels.subscribe(c.client.self, c.args[j])) {
-      c.client.channels.push_back(c.args[j]);
+    if (c.server.channels.subscribe(c.client->self, c.args[j])) {
+      c.client->channels.push_back(c.args[j]);
     }
     subscription_reply(c, "subscribe", &c.args[j]);
   }
 }
 
 void unsubscribe_one(call& c, const std::string& channel) {
-  c.server.channels.unsubscribe(c.client.self, channel);
-  auto& mine = c.client.channels;
+  c.server.channels.unsubscribe(c.client->self, channel);
+  auto& mine = c.client->channels;
   if (const auto at = std::ranges::find(mine, channel); at != mine.end()) {
     mine.erase(at);
   }
@@ -398,11 +417,11 @@ void unsubscribe(call& c) {
       unsubscribe_one(c, c.args[j]);
       subscription_reply(c, "unsubscribe", &c.args[j]);
     }
-  } else if (c.client.channels.empty()) {
+  } else if (c.client->channels.empty()) {
     subscription_reply(c, "unsubscribe", nullptr);
   } else {
-    while (!c.client.channels.empty()) {  // Every channel, each with its reply.
-      const std::string channel = c.client.channels.front();
+    while (!c.client->channels.empty()) {  // Every channel, each with its reply.
+      const std::string channel = c.client->channels.front();
       unsubscribe_one(c, channel);
       subscription_reply(c, "unsubscribe", &channel);
     }
@@ -480,20 +499,20 @@ void client(call& c) {
       reply::error(c.out, "ERR Client names cannot contain spaces, newlines or special characters.");
       return;
     }
-    c.client.name = name;
+    c.client->name = name;
     reply::simple(c.out, "OK");
   } else if (is(sub, "getname")) {
     if (c.args.size() != 2) {
       subcommand_arity(c, "client|getname");
       return;
     }
-    c.client.name.empty() ? reply::null_bulk(c.out) : reply::bulk(c.out, c.client.name);
+    c.client->name.empty() ? reply::null_bulk(c.out) : reply::bulk(c.out, c.client->name);
   } else if (is(sub, "id")) {
     if (c.args.size() != 2) {
       subcommand_arity(c, "client|id");
       return;
     }
-    reply::integer(c.out, c.client.id);
+    reply::integer(c.out, c.client->id);
   } else {
     unknown_subcommand(c, "CLIENT");
   }
@@ -515,7 +534,7 @@ void hello(call& c) {
     }
     for (std::size_t j = 2; j < c.args.size(); ++j) {
       if (is(c.args[j], "setname") && j + 1 < c.args.size()) {
-        c.client.name = c.args[++j];
+        c.client->name = c.args[++j];
       } else {
         std::string& out = c.out;
         out += "-ERR Syntax error in HELLO option '";
@@ -533,7 +552,7 @@ void hello(call& c) {
   reply::bulk(c.out, "proto");
   reply::integer(c.out, 2);
   reply::bulk(c.out, "id");
-  reply::integer(c.out, c.client.id);
+  reply::integer(c.out, c.client->id);
   reply::bulk(c.out, "mode");
   reply::bulk(c.out, "standalone");
   reply::bulk(c.out, "role");
@@ -544,38 +563,43 @@ void hello(call& c) {
 
 //! [table]
 // A command: its name in lower case, its arity as Redis counts it (the
-// name included; negative: at least that many), and whether a subscribed
-// connection may send it.
+// name included; negative: at least that many), where its keys are (as
+// Redis's firstkey and step: 0, none; step 0, one key), and whether a
+// subscribed connection may send it.
 struct command_spec {
   std::string_view name;
   int arity;
   void (*run)(call&);
+  std::size_t first_key = 0;
+  std::size_t key_step = 0;
   bool while_subscribed = false;
 };
+
+constexpr std::size_t no_keys = 0;
 
 // The busiest first: the lookup walks the table in order, and a walk of a
 // few entries that compares lengths first costs less than hashing the name.
 constexpr std::array commands{
-    command_spec{"get", 2, get},
-    command_spec{"set", -3, set},
-    command_spec{"ping", -1, ping, true},
-    command_spec{"incr", 2, incr},
-    command_spec{"mget", -2, mget},
-    command_spec{"mset", -3, mset},
-    command_spec{"del", -2, del},
-    command_spec{"exists", -2, exists},
-    command_spec{"decr", 2, decr},
-    command_spec{"incrby", 3, incrby},
-    command_spec{"decrby", 3, decrby},
-    command_spec{"expire", -3, expire},
-    command_spec{"pexpire", -3, pexpire},
-    command_spec{"ttl", 2, ttl},
-    command_spec{"pttl", 2, pttl},
+    command_spec{"get", 2, get, 1},
+    command_spec{"set", -3, set, 1},
+    command_spec{"ping", -1, ping, no_keys, 0, true},
+    command_spec{"incr", 2, incr, 1},
+    command_spec{"mget", -2, mget, 1, 1},
+    command_spec{"mset", -3, mset, 1, 2},
+    command_spec{"del", -2, del, 1, 1},
+    command_spec{"exists", -2, exists, 1, 1},
+    command_spec{"decr", 2, decr, 1},
+    command_spec{"incrby", 3, incrby, 1},
+    command_spec{"decrby", 3, decrby, 1},
+    command_spec{"expire", -3, expire, 1},
+    command_spec{"pexpire", -3, pexpire, 1},
+    command_spec{"ttl", 2, ttl, 1},
+    command_spec{"pttl", 2, pttl, 1},
     command_spec{"echo", 2, echo},
-    command_spec{"dbsize", 1, dbsize},
+    command_spec{"dbsize", 1, dbsize},  // Every shard: see keys_of().
     command_spec{"publish", 3, publish},
-    command_spec{"subscribe", -2, subscribe, true},
-    command_spec{"unsubscribe", -1, unsubscribe, true},
+    command_spec{"subscribe", -2, subscribe, no_keys, 0, true},
+    command_spec{"unsubscribe", -1, unsubscribe, no_keys, 0, true},
     command_spec{"config", -2, config},
     command_spec{"client", -2, client},
     command_spec{"hello", -1, hello},
@@ -623,39 +647,131 @@ void unknown_command(std::span<const std::string> args, std::string& out) {
   out += "\r\n";
 }
 
-}  // namespace
-
 //! [execute]
-void execute(server_state& server, client_state& client, std::span<const std::string> arguments,
-             std::string& out) {
+// The command `arguments` names, if `client` may run it now; else its
+// error is appended to `out` and nullptr returned.
+const command_spec* checked_command(const client_state& client,
+                                    std::span<const std::string> arguments, std::string& out) {
   const std::string& name = arguments[0];
-  // QUIT comes first, with any arguments, as in Redis 7.0's processCommand.
-  if (is(name, "quit")) {
-    reply::simple(out, "OK");
-    client.quit = true;
-    return;
-  }
   const command_spec* spec = find_command(name);
   if (spec == nullptr) {
     unknown_command(arguments, out);
-    return;
+    return nullptr;
   }
   const auto count = static_cast<long long>(arguments.size());
   if ((spec->arity > 0 && count != spec->arity) || count < -spec->arity) {
     out += "-ERR wrong number of arguments for '";
     out += spec->name;
     out += "' command\r\n";
-    return;
+    return nullptr;
   }
   if (!client.channels.empty() && !spec->while_subscribed) {
     out += "-ERR Can't execute '";
     out += spec->name;
     out += "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
            "context\r\n";
+    return nullptr;
+  }
+  return spec;
+}
+
+// The locked design: runs `c` holding the lock of every shard its keys
+// live in. Always in increasing shard order: were one MSET to take shard 3
+// then 5 while another took 5 then 3, each could hold one and wait for the
+// other for ever (a deadlock). With one order for all, whoever holds the
+// lowest goes on. So MSET stays atomic, as in Redis: no other thread sees
+// half of it. DBSIZE takes every shard's lock, for a count of one moment.
+void run_locked(const command_spec& spec, call& c) {
+  auto& shards = c.server.shards;
+  const bool every_shard = spec.run == dbsize;
+  if (spec.first_key == no_keys && !every_shard) {
+    spec.run(c);  // No keys, no shard to lock.
     return;
   }
-  call c{server, client, arguments, out};
+  if (spec.key_step == 0 && !every_shard) {  // One key, one lock: the usual case.
+    const std::scoped_lock hold{shards.of(c.args[spec.first_key]).lock};
+    spec.run(c);
+    return;
+  }
+  // thread_local: a thread's scratch list keeps its memory between
+  // commands; no other thread ever sees it.
+  thread_local std::vector<std::size_t> needed;
+  needed.clear();
+  if (every_shard) {
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      needed.push_back(i);
+    }
+  } else {
+    for (std::size_t j = spec.first_key; j < c.args.size(); j += spec.key_step) {
+      needed.push_back(shard_index(c.args[j], shards.size()));
+    }
+    std::ranges::sort(needed);
+    needed.erase(std::unique(needed.begin(), needed.end()), needed.end());
+  }
+  for (const std::size_t i : needed) {
+    shards[i].lock.lock();
+  }
+  try {
+    spec.run(c);
+  } catch (...) {  // std::bad_alloc: never leave a shard locked.
+    for (const std::size_t i : needed) {
+      shards[i].lock.unlock();
+    }
+    throw;
+  }
+  for (const std::size_t i : needed) {
+    shards[i].lock.unlock();
+  }
+}
+
+}  // namespace
+
+void execute(server_state& server, client_state& client, std::span<const std::string> arguments,
+             std::string& out) {
+  // QUIT comes first, with any arguments, as in Redis 7.0's processCommand.
+  if (is(arguments[0], "quit")) {
+    reply::simple(out, "OK");
+    client.quit = true;
+    return;
+  }
+  const command_spec* spec = checked_command(client, arguments, out);
+  if (spec == nullptr) {
+    return;
+  }
+  call c{server, &client, arguments, out};
+  if (server.locking) {
+    run_locked(*spec, c);
+  } else {
+    spec->run(c);  // One loop, or the owned design: no lock.
+  }
+}
+
+void execute_forwarded(server_state& server, shard& owner, std::span<const std::string> arguments,
+                       std::string& out) {
+  // The sender checked the command (keys_of()); only its keys moved here.
+  const command_spec* spec = find_command(arguments[0]);
+  call c{server, nullptr, arguments, out, &owner};
   spec->run(c);
+}
+
+key_layout keys_of(std::span<const std::string> arguments, const client_state& client) {
+  std::string ignored;  // The error, given later where the request runs.
+  const command_spec* spec = is(arguments[0], "quit")
+                                 ? nullptr
+                                 : checked_command(client, arguments, ignored);
+  if (spec == nullptr) {
+    return {};
+  }
+  if (spec->run == dbsize) {
+    return {.first = 0, .every_shard = true};
+  }
+  // MSET with a key and no value fails before it looks at a key.
+  if (spec->first_key == no_keys || (spec->run == mset && arguments.size() % 2 == 0)) {
+    return {};
+  }
+  return {.first = spec->first_key,
+          .step = spec->key_step == 0 ? 1 : spec->key_step,
+          .one = spec->key_step == 0};
 }
 //! [execute]
 
