@@ -47,6 +47,12 @@ packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchma
 # benchmark once, briefly: its peers and charts need these.
 docs_packages=(doxygen graphviz doxygen-awesome-css)
 bench_packages=(python3-uvloop gnuplot-nox nodejs)
+# Chapter 13 is checked with Redis's own clients: redis-cli and
+# redis-benchmark (redis-tools), redis-py (python3-redis), in its tests and
+# in its page's recipes. Its tests also run against the real redis-server,
+# to prove that the replies they expect are Redis's (Debian starts it as a
+# service on port 6379, which nothing here uses: the tests start their own).
+redis_packages=(redis-tools python3-redis redis-server)
 # libFuzzer comes with clang's runtime libraries.
 fuzz_packages=(clang libclang-rt-14-dev)
 
@@ -254,7 +260,7 @@ exercise() {
   run_exercise "$folder" "${2:-}"
 }
 
-[ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}")
+[ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}" "${redis_packages[@]}")
 [ "$mode" = bench ] && packages+=("${bench_packages[@]}")
 [ "$mode" = fuzz ] && packages+=("${fuzz_packages[@]}")
 # Listing the exercises needs nothing installed.
