@@ -13,7 +13,9 @@ The rest adapts what a code host shows well to Doxygen 1.9.4, and leaves the
 Markdown as a code host wants it: code spans Doxygen misreads are rewritten
 (code_spans_for_doxygen(), also run on the C++ sources' documentation
 comments), the tutorial's links build the site's tree (links_to_subpages()),
-and pages with sections get a table of contents (table_of_contents()).
+an image linked from another folder is found where Doxygen looks for images
+(images_for_doxygen()), and pages with sections get a table of contents
+(table_of_contents()).
 """
 import pathlib
 import re
@@ -72,6 +74,28 @@ def to_ref(match):
     if source.suffix not in (".cpp", ".hpp") or not source.is_file():
         return match[0]
     return f'\\ref {source.relative_to(root).as_posix()} "{text}"'
+
+
+IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
+IMAGE_DIR = root / "docs"  # In the Doxyfile's IMAGE_PATH.
+
+
+def images_for_doxygen(text):
+    """An image is linked relative to its page, which is what a code host
+    follows: a chapter shows a chart as `../../docs/benchmarks/NAME.svg`.
+    Doxygen finds an image through IMAGE_PATH instead (and copies it into
+    the site), and takes a path with `..` for an outside URL that the site
+    does not have. So an image under docs/ is named relative to docs/:
+    `benchmarks/NAME.svg`."""
+    def relative(match):
+        target = match[2]
+        if "://" in target:
+            return match[0]
+        image = (page.parent / target).resolve()
+        if not image.is_file() or not image.is_relative_to(IMAGE_DIR):
+            return match[0]
+        return f"![{match[1]}]({image.relative_to(IMAGE_DIR).as_posix()})"
+    return IMAGE.sub(relative, text)
 
 
 BACKTICKS = re.compile(r"`+")
@@ -236,6 +260,6 @@ text = page.read_text()
 if page.suffix in (".hpp", ".cpp"):
     sys.stdout.write(code_spans_for_doxygen(text, comments_only=True))
     sys.exit(0)
-text = doxygen_only_syntax(text)
+text = images_for_doxygen(doxygen_only_syntax(text))
 text = table_of_contents(links_to_subpages(folded_blocks(code_spans_for_doxygen(text))))
 sys.stdout.write(re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", to_ref, text))

@@ -56,11 +56,16 @@ packages=(g++ cmake ninja-build libasio-dev libcli11-dev libgtest-dev libbenchma
 # benchmark once, briefly: its peers and charts need these.
 docs_packages=(doxygen graphviz doxygen-awesome-css)
 bench_packages=(python3-uvloop gnuplot-nox nodejs)
-# Chapter 13 is measured against the real Redis, with Redis's own load
-# generator (redis-tools has redis-benchmark). On a machine with systemd,
-# installing redis-server also starts it as a service on port 6379; the
-# benchmark starts its own on a free port, and leaves that one alone.
-redis_bench_packages=(redis-server redis-tools gnuplot-nox)
+# Chapter 13 is checked with Redis's own clients: redis-cli and
+# redis-benchmark (redis-tools), redis-py (python3-redis), in its tests and
+# in its page's recipes. Its tests also run against the real redis-server,
+# to prove that the replies they expect are Redis's, and the benchmark
+# measures against it. On a machine with systemd, installing redis-server
+# also starts it as a service on port 6379, which nothing here uses: the
+# tests and the benchmark start their own on free ports.
+redis_packages=(redis-tools python3-redis redis-server)
+# The page recipes type into the real telnet and nc.
+recipe_packages=(telnet netcat-openbsd)
 # libFuzzer comes with clang's runtime libraries.
 fuzz_packages=(clang libclang-rt-14-dev)
 
@@ -268,9 +273,9 @@ exercise() {
   run_exercise "$folder" "${2:-}"
 }
 
-[ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}")
+[ "$mode" = test ] && packages+=("${docs_packages[@]}" "${bench_packages[@]}" "${redis_packages[@]}" "${recipe_packages[@]}")
 [ "$mode" = bench ] && packages+=("${bench_packages[@]}")
-[ "$mode" = redis-bench ] && packages+=("${redis_bench_packages[@]}")
+[ "$mode" = redis-bench ] && packages+=("${redis_packages[@]}" gnuplot-nox)
 [ "$mode" = fuzz ] && packages+=("${fuzz_packages[@]}")
 # Listing the exercises needs nothing installed.
 [ "$mode" = exercise ] && [ $# -eq 0 ] && { exercise; exit 0; }

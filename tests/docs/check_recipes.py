@@ -4,7 +4,7 @@
     check_recipes.py ROOT BIN [PAGE...]
 
 A recipe is what a reader does in a few terminals: start a server in one,
-`telnet` or `nc` in another, type, and look. A page writes it as a marker
+`telnet`, `nc` or `redis-cli` in another, type, and look. A page writes it as a marker
 followed by one fenced `console` block per terminal, each showing that
 terminal's screen as the reader sees it:
 
@@ -33,9 +33,12 @@ be any thread (a pool runs a handler on whichever thread is free; the page
 shows one run), and `any-figure` lets every number differ (times and sizes
 measured by the run; the words around them are still checked).
 
-Each terminal is a real pseudo-terminal, so the tools behave as on a
-reader's screen: the terminal driver echoes what is typed, telnet reads
-whole lines, `^C` is a signal, `^D` an end of file.
+Each terminal is a real pseudo-terminal of 80 columns and 24 rows, so the
+tools behave as on a reader's screen: the terminal driver echoes what is
+typed, telnet reads whole lines, `^C` is a signal, `^D` an end of file. A
+tool that edits its own line (redis-cli, through linenoise) redraws it with
+carriage returns and cursor movements; the check draws the screen as a
+terminal would (screen_lines()), so the page shows what the reader sees.
 
 Before each key the check waits until every screen has been still for a
 moment (and a new terminal until it shows something, for up to
@@ -45,14 +48,18 @@ it compares, screen by screen.
 
 A line `...` on a page's screen stands for any number of lines (a flood of
 output the reader needs not see). What may also differ from the page: the
-port (the page says 2222 or 8888; the check uses free ones and puts the
-page's number back), a client's own port (`127.0.0.1:PORT`), and the
-address telnet tries first for `localhost` (`::1` or `127.0.0.1`, as
-/etc/hosts says). `build/dev/chapters/` in a command means BIN, and a
-chapter's program (or its reference.py) is given the port it would have
-taken by default, if it has a --port (chapter 11's programs have none).
-Status 77 (a CTest skip) when telnet or nc is missing.
+port (the page says 2222, 8888 or 6380, chapter 13's; the check uses free
+ones and puts the page's number back), a client's own port
+(`127.0.0.1:PORT`), and the address telnet tries first for `localhost`
+(`::1` or `127.0.0.1`, as /etc/hosts says). `build/dev/chapters/` in a
+command means BIN, and a chapter's program (or its reference.py) is given
+the port it would have taken by default, if it has a --port (chapter 11's
+programs have none). Status 77 (a CTest skip) when a tool the pages' recipes
+run (telnet, nc, redis-cli) is missing.
+
+`python3 -m doctest tests/docs/check_recipes.py` checks the screen drawing.
 """
+import fcntl
 import os
 import pathlib
 import pty
@@ -63,14 +70,19 @@ import shutil
 import signal
 import socket
 import subprocess
+import struct
 import sys
+import termios
 import time
 
 SKIP = 77
 QUIET = 0.3      # A screen still for this long has (for now) said everything.
 START_WAIT = 2.0  # How long a new terminal may take to show its first words.
 DEADLINE = 15.0  # No wait lasts longer than this, however loaded the machine.
-PAGE_PORTS = ("2222", "8888")
+PAGE_PORTS = ("2222", "8888", "6380")
+# The tools a recipe may run, and the Debian package of each.
+TOOLS = {"telnet": "telnet", "nc": "netcat-openbsd", "redis-cli": "redis-tools"}
+ROWS, COLUMNS = 24, 80
 KEYS = {"⏎": "\r"}
 OPTIONS = ("any-thread", "any-figure")  # Marker words that are not keys.
 
@@ -91,6 +103,10 @@ class Terminal:
         self.screen = b""
         self.ended = False  # Its screen shows nothing more: every writer has gone.
         self.master, slave = pty.openpty()
+        # A pseudo-terminal starts with no size. A line editor (redis-cli's)
+        # then asks the terminal where its cursor is and waits for an answer
+        # that never comes: give it a reader's size.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
         # A session of its own: the pty is its controlling terminal, so ^C and
         # ^Z reach the command's process group, as in a reader's terminal.
         self.process = subprocess.Popen(["bash", "-c", command], stdin=slave, stdout=slave,
@@ -148,21 +164,61 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def screen_lines(text):
+    """The lines a terminal shows after `text` was written to it: a carriage
+    return goes back to the start of the line, what follows overwrites;
+    `ESC[nC` and `ESC[nD` move the cursor right and left, `ESC[K` erases to
+    the end of the line (`ESC[2K` all of it); other escape sequences (colours,
+    a question about the cursor) draw nothing. A line editor draws this way:
+
+    >>> screen_lines("> \\r\\x1b[0K> S\\r\\x1b[3C\\r\\x1b[0K> SE\\r\\x1b[4C\\r\\nOK\\r\\n> ")
+    ['> SE', 'OK', '> ']
+    >>> screen_lines("abcdef\\r\\x1b[2Cxy\\x1b[K\\n\\x1b[1;31mred\\x1b[0m")
+    ['abxy', 'red']
+    >>> screen_lines("hello\\r\\n^CShutting down\\r\\r\\n")
+    ['hello', '^CShutting down', '']
+    """
+    lines, column = [""], 0
+    for match in re.finditer(r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b.?|\r|\n|\x08|[^\x1b\r\n\x08]+",
+                             text, re.S):
+        token, line = match[0], lines[-1]
+        if token == "\r":
+            column = 0
+        elif token == "\n":
+            lines.append("")
+            column = 0
+        elif token == "\x08":
+            column = max(0, column - 1)
+        elif match[2]:
+            count = int(match[1]) if match[1].isdigit() else 1
+            if match[2] == "C":
+                column += count
+            elif match[2] == "D":
+                column = max(0, column - count)
+            elif match[2] == "K":
+                lines[-1] = "" if match[1] == "2" else line[:column]
+        elif not token.startswith("\x1b"):
+            line = line.ljust(column)
+            lines[-1] = line[:column] + token + line[column + len(token):]
+            column += len(token)
+    return lines
+
+
 def lines_of(terminal, ports):
     """What a screen shows, line by line, normalised (see the module's doc),
     and a last line `$` once the command has ended: the shell's prompt."""
-    text = terminal.screen.decode(errors="replace").replace("\r\n", "\n").replace("\0", "")
-    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # Cursor movements, if any.
+    text = terminal.screen.decode(errors="replace").replace("\0", "")
     for page_port, port in ports.items():
         text = re.sub(rf"\b{port}\b", page_port, text)
-    lines = normalise(text.rstrip("\n").split("\n")) if text else []
+    lines = normalise(screen_lines(text.rstrip("\r\n"))) if text.strip("\r\n") else []
     return lines + ["$"] if terminal.process.poll() is not None else lines
 
 
 def normalise(lines):
     lines = [re.sub(r"^Trying ::1\.\.\.$", "Trying 127.0.0.1...", line.rstrip())
              for line in lines]
-    return [re.sub(r"(127\.0\.0\.1|::1\]?):(?!2222\b|8888\b)\d+", r"\1:PORT", line)
+    pages = "|".join(PAGE_PORTS)
+    return [re.sub(rf"(127\.0\.0\.1|::1\]?):(?!(?:{pages})\b)\d+", r"\1:PORT", line)
             for line in lines]
 
 
@@ -197,19 +253,22 @@ def recipes_in(page):
         yield text[:match.start()].count("\n") + 1, steps, terminals
 
 
-def takes_port(bin_dir, program):
-    """True if `program` (build/dev/chapters/NAME, or a reference.py) has
-    a --port option, as its --help says."""
+def default_port(bin_dir, program):
+    """The port `program` (build/dev/chapters/NAME, or a reference.py)
+    serves on or connects to unless told, as its --help says
+    (`--port UINT:PORT=6380`: chapter 13's), "2222" when it does not say
+    which, or None when it has no --port option."""
     if program.endswith("reference.py"):
-        return True
+        return "2222"
     name = program.rsplit("/", 1)[-1]
-    if name not in PORT_TAKERS:
+    if name not in DEFAULT_PORTS:
         shown = subprocess.run([str(bin_dir / name), "--help"], capture_output=True, text=True)
-        PORT_TAKERS[name] = "--port" in shown.stdout
-    return PORT_TAKERS[name]
+        said = re.search(r"--port [^\s=]*=(\d+)", shown.stdout)
+        DEFAULT_PORTS[name] = said[1] if said else "2222" if "--port" in shown.stdout else None
+    return DEFAULT_PORTS[name]
 
 
-PORT_TAKERS = {}  # Program name -> whether it takes --port, asked once.
+DEFAULT_PORTS = {}  # Program name -> its default port (or None: no --port), asked once.
 
 
 def run(root, bin_dir, steps, blocks):
@@ -230,12 +289,14 @@ def run(root, bin_dir, steps, blocks):
     ports = {page_port: str(free_port()) for page_port in PAGE_PORTS}
     commands = []
     for command, _ in blocks:
-        # The chapters serve on (or connect to) 2222 unless told: tell them
-        # (those that take a port: not chapters 11 and 12's demonstrations).
+        # The chapters serve on (or connect to) 2222 unless told, chapter 13
+        # on 6380: tell them the free port that stands for it (those that
+        # take a port: not chapters 11 and 12's demonstrations).
         def with_port(match):
-            if "--port" in command or not takes_port(bin_dir, match[1]):
+            default = default_port(bin_dir, match[1])
+            if "--port" in command or default is None:
                 return match[1]
-            return f"{match[1]} --port {ports['2222']}"
+            return f"{match[1]} --port {ports.get(default, ports['2222'])}"
         command = re.sub(r"(build/dev/chapters/[\w.-]+|chapters/[\w.-]+/reference\.py)",
                          with_port, command)
         command = command.replace("build/dev/chapters/", f"{bin_dir}/")
@@ -316,12 +377,7 @@ def main():
         if not page.is_file():
             print(f"check_recipes.py: no page {page}", file=sys.stderr)
             return 2
-    missing = [tool for tool in ("telnet", "nc") if not shutil.which(tool)]
-    if missing:
-        print(f"recipes: skipped: {' and '.join(missing)} not installed "
-              "(Debian: apt-get install telnet netcat-openbsd)")
-        return SKIP
-    failures, count = [], 0
+    failures, found = [], []
     for page in pages:
         name = page.relative_to(root)
         try:
@@ -331,10 +387,20 @@ def main():
             continue
         if sys.argv[3:] and not recipes:
             failures.append(f"{name}: no recipe found")
-        for number, steps, blocks in recipes:
-            count += 1
-            for failure in run(root, bin_dir, steps, blocks):
-                failures.append(f"{name}:{number}: {failure}")
+        found += [(name, recipe) for recipe in recipes]
+    # The tools the recipes run (a word of a command), all present or skip.
+    needed = {word for _, (_, _, blocks) in found for command, _ in blocks
+              for word in shlex.split(command)}
+    missing = sorted(tool for tool in needed & TOOLS.keys() if not shutil.which(tool))
+    if missing:
+        print(f"recipes: skipped: {' and '.join(missing)} not installed (Debian: apt-get "
+              f"install {' '.join(TOOLS[tool] for tool in missing)})")
+        return SKIP
+    count = 0
+    for name, (number, steps, blocks) in found:
+        count += 1
+        for failure in run(root, bin_dir, steps, blocks):
+            failures.append(f"{name}:{number}: {failure}")
     for failure in failures:
         print(failure, file=sys.stderr)
     print(f"recipes: {count} recipes, {len(failures)} failed")
