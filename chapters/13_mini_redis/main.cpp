@@ -92,7 +92,6 @@ namespace {
 /// Redis's own port is 6379; ours is the next one, so both can run side by side.
 constexpr std::uint16_t mini_redis_port = 6380;
 
-//! [connection]
 // One client. The transport calls it; it calls the parser and the commands.
 class connection final : public sandbox::protocol,
                          public ch13::subscriber,
@@ -130,6 +129,7 @@ class connection final : public sandbox::protocol,
     }
   }
 
+  //! [receive]
   void data_received(std::string_view data) override {
     if (waiting()) {
       // Run once the batch in flight has its replies.
@@ -160,6 +160,7 @@ class connection final : public sandbox::protocol,
       hold_reading_while_full();
     }
   }
+  //! [receive]
 
   void pause_writing() override { paused_ = true; }
 
@@ -243,6 +244,7 @@ class connection final : public sandbox::protocol,
     transport_->abort();  // Drops what waits: this reader is too far behind.
   }
 
+  //! [batch]
   // Runs the whole requests at the front of `input`; returns the bytes used.
   // It stops early once the replies pass the transport's high-water mark:
   // one read of 64 KiB holds 3,000 GETs, which could ask for gigabytes.
@@ -296,6 +298,7 @@ class connection final : public sandbox::protocol,
       transport_->close();  // Sends what is buffered, then closes.
     }
   }
+  //! [batch]
 
   [[nodiscard]] bool waiting() const { return router_ != nullptr && router_->waiting(); }
 
@@ -379,7 +382,6 @@ class connection final : public sandbox::protocol,
   bool paused_ = false;    // The transport holds too much: run nothing new.
   std::shared_ptr<sandbox::transport> held_;  // Set while we hold reading paused.
 };
-//! [connection]
 
 //! [sweep]
 // The active half of expiry (keyspace::sweep()), ten times a second as
