@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from run_benchmarks import (ROOT, Case, Server, SteadyRule, fenced, first_line, grouped_bars,
-                            machine_lines, pinned, replace_block, run_warm_rounds, shown_block,
+                            machine_lines, per_round_ratios, pinned, replace_block, run_warm_rounds, shown_block,
                             start, times)
 
 PAGE = ROOT / "chapters" / "13_mini_redis" / "README.md"
@@ -310,13 +310,8 @@ def summarise(runs: list[dict], servers: list[Server], cases: list[RedisCase]) -
             if not mine:
                 continue
             med = lambda key: statistics.median(float(r[key]) for r in mine)  # noqa: E731
-
-            # A run too short for one 10 ms tick of redis-server's CPU (the
-            # smoke test's) has no CPU ratio for that round.
-            def ratios(key):
-                return [float(r[key]) / float(base[r["round"]][key]) for r in mine
-                        if r["round"] in base and float(base[r["round"]][key]) > 0]
-            rps, cpu = ratios("requests_per_s"), ratios("cpu_us_per_request")
+            rps = per_round_ratios(mine, base, "requests_per_s")
+            cpu = per_round_ratios(mine, base, "cpu_us_per_request")
             rows.append({
                 "case": case.name, "server": server.name, "label": server.label,
                 "rounds": len(mine),

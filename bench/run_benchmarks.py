@@ -334,6 +334,14 @@ SUMMARY_FIELDS = ["case", "server", "label", "rounds", "requests_per_s", "rps_vs
                   "cpu_us_per_echo", "cpu_vs_epoll", "latency_p50_us", "latency_p99_us"]
 
 
+def per_round_ratios(mine: list[dict], base: dict, key: str) -> list[float]:
+    """Each run's `key` over the baseline's in the same round (`base` maps a
+    round to the baseline's run). A run too short for one 10 ms clock tick
+    of the baseline's CPU (--quick) has no ratio for that round."""
+    return [float(r[key]) / float(base[r["round"]][key]) for r in mine
+            if r["round"] in base and float(base[r["round"]][key]) > 0]
+
+
 def summarise(runs: list[dict], servers: list[Server]) -> list[dict]:
     """Medians per (case, server); ratios are medians of the per-round
     ratios, each taken against the baseline of the same round."""
@@ -345,12 +353,8 @@ def summarise(runs: list[dict], servers: list[Server]) -> list[dict]:
             if not mine:
                 continue
             med = lambda key: statistics.median(float(r[key]) for r in mine)  # noqa: E731
-            # A run too short for one 10 ms clock tick of the baseline's CPU
-            # (--quick) has no ratio for that round.
-            def ratios(key):
-                return [float(r[key]) / float(base[r["round"]][key]) for r in mine
-                        if r["round"] in base and float(base[r["round"]][key]) > 0]
-            rps_ratio, cpu_ratio = ratios("requests_per_s"), ratios("server_cpu_us_per_echo")
+            rps_ratio = per_round_ratios(mine, base, "requests_per_s")
+            cpu_ratio = per_round_ratios(mine, base, "server_cpu_us_per_echo")
             rows.append({
                 "case": case.name, "server": server.name, "label": server.label,
                 "rounds": len(mine),
