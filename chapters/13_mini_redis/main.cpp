@@ -66,6 +66,7 @@
 //
 // Run it, then: redis-cli -p 6380   (or telnet localhost 6380, and type SET a 1)
 #include "commands.hpp"
+#include "open_connections.hpp"
 #include "reply.hpp"
 #include "resp.hpp"
 #include "router.hpp"
@@ -78,10 +79,14 @@
 #include "sandbox/server.hpp"
 #include "sandbox/transport.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -92,19 +97,42 @@ namespace {
 /// Redis's own port is 6379; ours is the next one, so both can run side by side.
 constexpr std::uint16_t mini_redis_port = 6380;
 
+using clock_type = std::chrono::steady_clock;
+
+/// What every connection is told at start, from the command line.
+struct connection_options {
+  std::size_t subscriber_limit = 0;    // --max-subscriber-buffer
+  double idle_timeout = 0;             // --idle-timeout, in seconds; 0: never
+  bool quiet = false;                  // --quiet
+};
+
+std::string seconds_text(double seconds) {
+  std::ostringstream text;
+  text << seconds << " s";
+  return text.str();
+}
+
+// A graceful shutdown closes a connection once its client has been quiet
+// this long with nothing owed to it: long enough for a request already on
+// its way (sent before the signal, still in the kernel) to arrive.
+constexpr auto quiet_enough = std::chrono::milliseconds{50};
+
 // One client. The transport calls it; it calls the parser and the commands.
 class connection final : public sandbox::protocol,
                          public ch13::subscriber,
                          public std::enable_shared_from_this<connection> {
  public:
   connection(ch13::server_state& server, const std::vector<asio::any_io_executor>& loops,
-             std::size_t subscriber_limit, bool quiet)
+             ch13::open_connections& open, const connection_options& options)
       : server_{server},
         loops_{loops},
+        open_{open},
         // Atomic: connections on every loop take numbers at once.
         client_{*this, server.next_client_id.fetch_add(1, std::memory_order_relaxed)},
-        subscriber_limit_{subscriber_limit},
-        quiet_{quiet} {}
+        subscriber_limit_{options.subscriber_limit},
+        idle_seconds_{options.idle_timeout},
+        idle_timeout_{sandbox::seconds(options.idle_timeout)},
+        quiet_{options.quiet} {}
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -127,10 +155,24 @@ class connection final : public sandbox::protocol,
     if (server_.design == ch13::keyspace_design::owned && loops_.size() > 1) {
       router_ = std::make_unique<ch13::request_router>(server_, loops_, home_);
     }
+    timer_.emplace(transport.get_executor());
+    last_heard_ = clock_type::now();
+    if (idle_timeout_ > clock_type::duration::zero()) {
+      wake_at(last_heard_ + idle_timeout_);
+    }
+    // Last: a shutdown under way calls finish right here, and it posts.
+    ticket_ = open_.add([self = weak_from_this(), executor = transport.get_executor()] {
+      asio::post(executor, [self] {
+        if (const auto alive = self.lock()) {
+          alive->finish();
+        }
+      });
+    });
   }
 
   //! [receive]
   void data_received(std::string_view data) override {
+    last_heard_ = clock_type::now();  // For the idle timeout and the shutdown.
     if (waiting()) {
       // Run once the batch in flight has its replies.
       buffer_.append(data);
@@ -166,8 +208,12 @@ class connection final : public sandbox::protocol,
 
   void connection_lost(std::error_code /*error*/) override {
     ch13::forget_subscriptions(server_, client_);
+    open_.remove(ticket_);
     transport_ = nullptr;  // A batch still in flight (owned design) finds it gone.
     held_.reset();
+    if (timer_) {
+      timer_->cancel();  // Nothing left to watch; and the loop may end.
+    }
   }
 
   [[nodiscard]] bool on_own_thread() const override {
@@ -302,6 +348,79 @@ class connection final : public sandbox::protocol,
 
   [[nodiscard]] bool waiting() const { return router_ != nullptr && router_->waiting(); }
 
+  //! [timer]
+  // One timer a connection serves the idle timeout and the shutdown. It is
+  // not re-armed on every request (that would cost a timer operation per
+  // read, on the hot path); each read only notes the time, and the timer,
+  // when it fires, looks at that time and sleeps again if the client spoke
+  // since. Redis checks its clients' last interaction the same way, in a
+  // periodic sweep (clientsCron) rather than a timer each.
+  void wake_at(clock_type::time_point when) {
+    timer_->expires_at(when);  // Cancels a wait already pending: one chain at a time.
+    timer_->async_wait([self = weak_from_this()](std::error_code error) {
+      if (const auto alive = self.lock(); alive && !error) {
+        alive->on_timer();
+      }
+    });
+  }
+
+  // Nothing received waits to be run, no forwarded request is out, and
+  // every reply has been handed to the kernel.
+  [[nodiscard]] bool owes_nothing() const {
+    return buffer_.empty() && !waiting() && transport_->get_write_buffer_size() == 0;
+  }
+
+  void on_timer() {
+    if (transport_ == nullptr || transport_->is_closing()) {
+      return;
+    }
+    const auto now = clock_type::now();
+    if (finishing_) {
+      if (now - last_heard_ >= quiet_enough && owes_nothing()) {
+        transport_->close();
+      } else {
+        wake_at(now + quiet_enough);  // Still talking, or still owed replies.
+      }
+      return;
+    }
+    // A client still taking its replies is not idle, though it sends
+    // nothing: what waits for it has shrunk since the last look.
+    const std::size_t unsent = transport_->get_write_buffer_size();
+    if (unsent < std::exchange(unsent_at_last_look_, unsent)) {
+      last_heard_ = now;
+    }
+    // Subscribers are never idle (as in Redis): they only listen. A batch
+    // in flight to other loops will soon have its replies.
+    if (!client_.channels.empty() || waiting()) {
+      wake_at(now + idle_timeout_);
+    } else if (now - last_heard_ >= idle_timeout_) {
+      if (!quiet_) {
+        sandbox::println("Client ", client_.id, ": idle for ", seconds_text(idle_seconds_),
+                         "; closing");
+      }
+      if (transport_->get_write_buffer_size() == 0) {
+        transport_->close();
+      } else {
+        transport_->abort();  // Replies it stopped reading: dropped, as Redis drops them.
+      }
+    } else {
+      wake_at(last_heard_ + idle_timeout_);
+    }
+  }
+
+  // SIGINT or SIGTERM: the server no longer accepts. This connection runs
+  // what it has received, sends every reply, and closes once its client has
+  // been quiet for a moment. Until then it serves as usual: a request sent
+  // just before the signal gets its reply. The grace period bounds it.
+  void finish() {
+    if (transport_ == nullptr || transport_->is_closing()) {
+      return;
+    }
+    finishing_ = true;
+    wake_at(clock_type::now() + quiet_enough);
+  }
+  //! [timer]
+
   // Every owner has replied: the batch's replies, in order, in one write;
   // then the requests that arrived meanwhile, unless the client must read
   // first (pause_writing()).
@@ -365,11 +484,19 @@ class connection final : public sandbox::protocol,
 
   ch13::server_state& server_;
   const std::vector<asio::any_io_executor>& loops_;  // Every loop, for posting.
+  ch13::open_connections& open_;                     // Where a shutdown finds us.
+  std::uint64_t ticket_ = 0;                         // Our place there.
   std::size_t home_ = 0;                             // The loop we run on.
   std::unique_ptr<ch13::request_router> router_;     // Owned design, several loops.
   ch13::client_state client_;
   const std::size_t subscriber_limit_;
+  const double idle_seconds_;                // For the console line.
+  const clock_type::duration idle_timeout_;  // Zero: never.
   const bool quiet_;
+  std::optional<asio::steady_timer> timer_;  // Made once we know our executor.
+  clock_type::time_point last_heard_;        // The last read of anything from the client.
+  std::size_t unsent_at_last_look_ = 0;      // Replies waiting when the timer last fired.
+  bool finishing_ = false;                   // A shutdown has begun.
   sandbox::transport* transport_ = nullptr;
   ch13::request_parser parser_;
   std::string buffer_;  // The start of a request whose end has not arrived.
@@ -392,9 +519,9 @@ class connection final : public sandbox::protocol,
 // bounded: a keyspace full of expired keys is emptied over several ticks
 // rather than in one long pause that would stall every client.
 asio::awaitable<void> sweep_expired_keys(ch13::server_state& state, std::size_t loop,
-                                         std::size_t loops) {
+                                         std::size_t loops, const std::atomic<bool>& stopping) {
   asio::steady_timer timer{co_await asio::this_coro::executor};
-  for (;;) {
+  while (!stopping.load()) {
     timer.expires_after(std::chrono::milliseconds{100});
     co_await timer.async_wait(asio::use_awaitable);
     for (std::size_t i = loop; i < state.shards.size(); i += loops) {
@@ -410,38 +537,88 @@ asio::awaitable<void> sweep_expired_keys(ch13::server_state& state, std::size_t 
 }
 //! [sweep]
 
+//! [shutdown]
+// Waits for SIGINT or SIGTERM, then shuts down gracefully: no new
+// connections, every open one finishes (its requests run, its replies
+// sent, closed once its client is quiet), within the grace period. What is
+// still open then is aborted; so it is at once on a second signal.
+asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
+                                          std::shared_ptr<sandbox::server> server,
+                                          ch13::open_connections& open, double grace) {
+  const int signal = co_await signals.async_wait(asio::use_awaitable);
+  server->close();  // Those in the accept queue are taken, and finish too.
+  const std::size_t count = open.finish_all();
+  sandbox::println("Shutting down (", signal == SIGINT ? "SIGINT" : "SIGTERM",
+                   "): no new connections; ", count, " open get up to ", seconds_text(grace),
+                   " to get their replies");
+  // The handlers below may run after this coroutine has returned (with
+  // operation_aborted): they hold only what they share.
+  auto grace_period = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                           sandbox::seconds(grace));
+  auto over = std::make_shared<bool>(false);
+  const auto abort_the_rest = [server, over](const char* why) {
+    if (std::exchange(*over, true)) {
+      return;
+    }
+    if (const std::size_t left = server->active_connections(); left > 0) {
+      sandbox::println(why, ": aborting ", left, " connection(s)");
+      server->abort_clients();
+    }
+  };
+  grace_period->async_wait([abort_the_rest](std::error_code error) {
+    if (!error) {
+      abort_the_rest("Grace period over");
+    }
+  });
+  signals.async_wait([abort_the_rest](std::error_code error, int /*signal*/) {
+    if (!error) {
+      abort_the_rest("Second signal");
+    }
+  });
+  co_await server->wait_closed();
+  grace_period->cancel();
+  signals.cancel();
+}
+//! [shutdown]
+
 //! [serve]
-asio::awaitable<void> serve(sandbox::server_options options, ch13::server_state& state,
+asio::awaitable<void> serve(sandbox::server_options options, std::size_t max_connections,
+                            double grace, connection_options each, ch13::server_state& state,
                             sandbox::context_pool& pool,
                             const std::vector<asio::any_io_executor>& loops,
-                            std::size_t subscriber_limit) {
+                            ch13::open_connections& open, std::atomic<bool>& stopping) {
+  // Caught before "Serving on": from then on a signal means "shut down
+  // gracefully", never "die".
+  asio::signal_set signals{co_await asio::this_coro::executor, SIGINT, SIGTERM};
   // As chapter 06: the server accepts on the first loop, and the picker
   // hands each connection to the next loop in turn, where it stays.
   auto server = co_await sandbox::create_server(
-      [&state, &loops, subscriber_limit, quiet = options.quiet] {
-        return std::make_shared<connection>(state, loops, subscriber_limit, quiet);
-      },
+      [&state, &loops, &open, each] { return std::make_shared<connection>(state, loops, open, each); },
       options.host, options.port, pool.picker());
+  // Past the limit a client is told so, in Redis's words, and closed.
+  server->set_max_connections(max_connections);
+  server->set_refusal("-ERR max number of clients reached\r\n");
   sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
-  // Detached: they run until the loops stop (a signal), and their frames
-  // are destroyed with the loops.
   for (std::size_t i = 0; i < loops.size(); ++i) {
-    asio::co_spawn(loops[i], sweep_expired_keys(state, i, loops.size()), asio::detached);
+    asio::co_spawn(loops[i], sweep_expired_keys(state, i, loops.size(), stopping), asio::detached);
   }
-  co_await server->wait_closed();
+  co_await shut_down_on_signal(signals, server, open, grace);
+  // Every connection has ended; the sweeps end at their next tick, and the
+  // loops once nothing is left for them to do.
+  stopping = true;
 }
 //! [serve]
 
 }  // namespace
 
-/// Parses the command line, then serves until SIGINT or SIGTERM.
+/// Parses the command line, then serves until SIGINT or SIGTERM asks for a graceful shutdown.
 int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 13: a mini Redis (RESP2, strings, expiry, pub/sub)"};
   const auto& options = cli.add_server_options(mini_redis_port);
   // Redis's default hard limit for a pub/sub client's output is 32 MiB.
-  std::size_t subscriber_limit = 32 * 1024 * 1024;
+  connection_options each{.subscriber_limit = 32 * 1024 * 1024};
   cli.app()
-      .add_option("--max-subscriber-buffer", subscriber_limit,
+      .add_option("--max-subscriber-buffer", each.subscriber_limit,
                   "Bytes that may wait to be sent to a subscriber; past it, it is dropped")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32))
       ->capture_default_str();
@@ -462,11 +639,34 @@ int main(int argc, char* argv[]) {
                   "another loop's key is forwarded to it)")
       ->check(CLI::IsMember({"locked", "owned"}))
       ->capture_default_str();
+  // Redis's defaults: maxclients 10000 and timeout 0 (never). Ours serves
+  // the library's 512, which fits the usual 1024 open files (chapter 09).
+  std::size_t max_connections = sandbox::server::default_max_connections;
+  cli.app()
+      .add_option("--max-connections", max_connections,
+                  "Clients served at once; more are told '-ERR max number of clients reached'")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  cli.app()
+      .add_option("--idle-timeout", each.idle_timeout,
+                  "Close a client that sends nothing for this many seconds (0: never; "
+                  "subscribers never)")
+      ->check(sandbox::seconds_between(0, 86400))
+      ->capture_default_str();
+  double grace = 5;
+  cli.app()
+      .add_option("--grace", grace,
+                  "On SIGINT or SIGTERM, seconds the open clients get to receive their replies")
+      ->check(sandbox::seconds_between(0, 3600))
+      ->capture_default_str();
   cli.parse(argc, argv);
+  each.quiet = options.quiet;
 
   // Outlives the loops: connections destroyed with them still unsubscribe.
   ch13::server_state state{
       keyspace == "locked" ? ch13::keyspace_design::locked : ch13::keyspace_design::owned, threads};
+  ch13::open_connections open;     // Outlives the loops too, as does:
+  std::atomic<bool> stopping{false};  // Set once every connection has ended.
   // A pool of one loop is marked single-threaded, as sandbox::run's is: no
   // strands; and one shard, no lock and no post (server_state).
   sandbox::context_pool pool{threads};
@@ -476,5 +676,7 @@ int main(int argc, char* argv[]) {
   for (std::size_t i = 0; i < pool.size(); ++i) {
     loops.push_back(pool.next_executor());
   }
-  return pool.run([&] { return serve(options, state, pool, loops, subscriber_limit); });
+  return pool.run_and_leave_signals_to_main([&] {
+    return serve(options, max_connections, grace, each, state, pool, loops, open, stopping);
+  });
 }

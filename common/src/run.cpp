@@ -7,6 +7,7 @@
 #include <csignal>
 #include <exception>
 #include <thread>
+#include <utility>
 
 namespace sandbox {
 namespace {
@@ -191,6 +192,15 @@ std::function<asio::any_io_executor()> context_pool::picker() {
 
 int context_pool::run(std::function<asio::awaitable<void>()> main,
                       const std::function<void(int status)>& after_run) {
+  return run(std::move(main), true, after_run);
+}
+
+int context_pool::run_and_leave_signals_to_main(std::function<asio::awaitable<void>()> main) {
+  return run(std::move(main), false, {});
+}
+
+int context_pool::run(std::function<asio::awaitable<void>()> main, bool catch_signals,
+                      const std::function<void(int status)>& after_run) {
   // A loop with nothing to do returns from run() at once, and the other
   // loops have nothing until connections reach them: work guards keep them
   // running while main does. Once main returns, they end with their work.
@@ -200,11 +210,15 @@ int context_pool::run(std::function<asio::awaitable<void>()> main,
     guards.push_back(asio::make_work_guard(*context));
   }
   auto& home = *contexts_.front();
-  main_task task{home, [this] {
-                   for (auto& context : contexts_) {
-                     context->stop();
-                   }
-                 }};
+  std::function<void()> stop;
+  if (catch_signals) {
+    stop = [this] {
+      for (auto& context : contexts_) {
+        context->stop();
+      }
+    };
+  }
+  main_task task{home, std::move(stop)};
   // reset() only lowers a loop's count of outstanding work, which is safe
   // from any thread.
   task.spawn(home, std::move(main), [&guards] {

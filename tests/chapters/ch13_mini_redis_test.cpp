@@ -131,12 +131,15 @@ redis_server start_mini_redis(std::vector<std::string> options = {}) {
 
 // redis-server without persistence, as the benchmark will run it; ready
 // once it accepts a connection.
-redis_server start_real_redis(const std::string& executable) {
+redis_server start_real_redis(const std::string& executable,
+                              const std::vector<std::string>& extra = {}) {
   redis_server started;
   started.port = free_port();
-  started.process = std::make_unique<child_process>(std::vector<std::string>{
-      executable, "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--port",
-      std::to_string(started.port)});
+  std::vector<std::string> argv{executable, "--save",   "",          "--appendonly",
+                                "no",       "--bind",   "127.0.0.1", "--port",
+                                std::to_string(started.port)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  started.process = std::make_unique<child_process>(argv);
   const auto deadline = clock_type::now() + 10s;
   while (clock_type::now() < deadline) {
     try {
@@ -914,6 +917,229 @@ TEST_P(TwoLoops, PipelineOfMixedCommandsRepliesInOrder) {
     replies += "+PONG\r\n";
   }
   EXPECT_EQ(client.exchange(requests, replies.size()), replies);
+}
+
+
+// --- Robustness: chapter 09's lessons, in Redis's words ---------------------
+
+// A client the server serves: connects until a PING is answered (a slot
+// frees once the server has seen another client go, a moment after it
+// closed), for 3 s at most; nullopt if it never was.
+std::optional<test_client> served_client(unsigned short port) {
+  const auto deadline = clock_type::now() + 3s;
+  while (clock_type::now() < deadline) {
+    try {
+      test_client client{"127.0.0.1", port};
+      client.send(resp({"PING"}));
+      if (receive_up_to(client, 7) == "+PONG\r\n") {
+        return client;
+      }
+    } catch (const std::exception&) {
+      // Refused, and reset before the PING went: try again.
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return std::nullopt;
+}
+
+bool served_again(unsigned short port) { return served_client(port).has_value(); }
+
+// Redis's maxclients, our --max-connections: the client past the limit is
+// told why, in Redis's words, and closed; the others go on; a slot freed
+// serves the next client.
+TEST_P(MiniRedisDesigns, PastTheConnectionLimitAClientIsToldSoAndClosed) {
+  auto server = start({"--max-connections", "2"});
+  std::optional<test_client> first{std::in_place, "127.0.0.1", server.port};
+  test_client second{"127.0.0.1", server.port};
+  expect_replies(*first, {{resp({"PING"}), "+PONG\r\n"}});
+  expect_replies(second, {{resp({"PING"}), "+PONG\r\n"}});
+  // Nothing sent: the refusal comes at once, and a request sent after it
+  // could meet a reset (the server closed its end).
+  test_client third{"127.0.0.1", server.port};
+  EXPECT_EQ(third.receive_until_eof(5s), "-ERR max number of clients reached\r\n");
+  expect_replies(second, {{resp({"SET", "k", "v"}), "+OK\r\n"}});
+  first.reset();
+  EXPECT_TRUE(served_again(server.port)) << "the slot of a client that left was not freed";
+}
+
+// The same words from the real Redis, with the same limit.
+TEST(RedisServer, PastMaxclientsAClientIsToldSoInTheSameWords) {
+  const auto executable = on_path("redis-server");
+  if (executable.empty()) {
+    GTEST_SKIP() << "redis-server not installed";
+  }
+  auto server = start_real_redis(executable, {"--maxclients", "2"});
+  // The probe that saw it start may not have left yet: retry until served.
+  const auto first = served_client(server.port);
+  const auto second = served_client(server.port);
+  ASSERT_TRUE(first && second);
+  // Nothing sent: the refusal comes at once, and a request sent after it
+  // could meet a reset (the server closed its end).
+  test_client third{"127.0.0.1", server.port};
+  EXPECT_EQ(third.receive_until_eof(5s), "-ERR max number of clients reached\r\n");
+}
+
+// Redis's `timeout`, our --idle-timeout: a client that sends nothing for
+// that long is closed; one that keeps talking, or that only listens (a
+// subscriber), is not.
+TEST_P(MiniRedisDesigns, AnIdleClientIsClosedButNotOneThatTalksOrASubscriber) {
+  auto server = start({"--idle-timeout", "0.5"});
+  const auto start_time = clock_type::now();
+  test_client silent{"127.0.0.1", server.port};
+  test_client talker{"127.0.0.1", server.port};
+  test_client listener{"127.0.0.1", server.port};
+  const std::string subscribed = "*3\r\n$9\r\nsubscribe\r\n$4\r\nnews\r\n:1\r\n";
+  expect_replies(listener, {{resp({"SUBSCRIBE", "news"}), subscribed}});
+  while (clock_type::now() - start_time < 1500ms) {
+    expect_replies(talker, {{resp({"PING"}), "+PONG\r\n"}});
+    std::this_thread::sleep_for(200ms);
+  }
+  // By now the silent one has been closed: end of file, nothing said.
+  EXPECT_EQ(silent.receive_until_eof(1s), "");
+  expect_replies(talker, {{resp({"PUBLISH", "news", "still here"}), ":1\r\n"}});
+  const std::string message = "*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$10\r\nstill here\r\n";
+  EXPECT_EQ(receive_up_to(listener, message.size()), message);
+}
+
+TEST(MiniRedis, AnIdleClientIsClosedOnTimeWithALineOnTheConsole) {
+  auto server =
+      launch_server(cpp_program(executables::ch13_mini_redis), {"--idle-timeout", "0.3"});
+  test_client client{"127.0.0.1", server.port};
+  expect_replies(client, {{resp({"CLIENT", "ID"}), ":1\r\n"}});
+  const auto start_time = clock_type::now();
+  EXPECT_EQ(client.receive_until_eof(5s), "");
+  const double waited = std::chrono::duration<double>(clock_type::now() - start_time).count();
+  std::cout << "[ figures  ] idle timeout 0.3 s: closed after " << waited << " s\n";
+  EXPECT_GE(waited, 0.25);
+  EXPECT_LT(waited, 3.0);
+  EXPECT_EQ(server.process->read_line(5s).value_or(""), "Client 1: idle for 0.3 s; closing");
+}
+
+// SIGTERM with requests still in the kernel, sent just before: each gets
+// its reply, in order, then the connection closes, and the server exits
+// with status 0. A client with nothing to say is closed too.
+TEST_P(MiniRedisDesigns, AGracefulShutdownRepliesToEveryRequestAlreadySent) {
+  auto server = start();
+  test_client bystander{"127.0.0.1", server.port};
+  expect_replies(bystander, {{resp({"PING"}), "+PONG\r\n"}});
+  test_client client{"127.0.0.1", server.port};
+  constexpr int count = 5000;
+  std::string requests;
+  std::string replies;
+  for (int i = 1; i <= count; ++i) {
+    requests += resp({"INCR", "counter:" + std::to_string(i % 7)});
+    replies += ":" + std::to_string((i + 6) / 7) + "\r\n";
+  }
+  // Fewer replies than the transport's high-water mark, and requests that
+  // fit in the kernel's buffers: all sent before the signal, none read.
+  ASSERT_LT(replies.size(), 64U * 1024U);
+  client.send(requests);
+  server.process->send_signal(SIGTERM);
+  EXPECT_EQ(receive_up_to(client, replies.size()), replies);
+  EXPECT_EQ(client.receive_until_eof(5s), "") << "the connection was not closed after the replies";
+  EXPECT_EQ(bystander.receive_until_eof(5s), "");
+  EXPECT_EQ(server.process->wait(10s), 0);
+  const auto lines = server.process->read_remaining_lines(1s);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.front(),
+            "Shutting down (SIGTERM): no new connections; 2 open get up to 5 s to get their "
+            "replies");
+}
+
+// A client that sends without reading never lets its connection finish:
+// the grace period ends it, or a second signal does at once. The server
+// stops listening at the first signal, and exits with status 0.
+TEST(MiniRedis, TheGracePeriodOrASecondSignalAbortsAClientThatDoesNotRead) {
+  for (const bool second_signal : {false, true}) {
+    auto server = launch_server(cpp_program(executables::ch13_mini_redis),
+                                {"--grace", second_signal ? "60" : "0.5"});
+    // 100 GETs of 1 MiB: far more replies than the kernel's buffers hold,
+    // so the server holds the rest, and the requests it has not run.
+    test_client writer{"127.0.0.1", server.port};
+    expect_replies(writer, {{resp({"SET", "big", std::string(1024 * 1024, 'v')}), "+OK\r\n"}});
+    std::string requests;
+    for (int i = 0; i < 100; ++i) {
+      requests += resp({"GET", "big"});
+    }
+    writer.send(requests);
+    std::this_thread::sleep_for(200ms);
+    const auto start_time = clock_type::now();
+    server.process->send_signal(SIGINT);
+    EXPECT_EQ(server.process->read_line(5s).value_or(""),
+              "Shutting down (SIGINT): no new connections; 1 open get up to " +
+                  std::string{second_signal ? "60" : "0.5"} + " s to get their replies");
+    EXPECT_THROW((test_client{"127.0.0.1", server.port}), std::exception)
+        << "still accepting after the signal";
+    if (second_signal) {
+      server.process->send_signal(SIGTERM);
+    }
+    EXPECT_EQ(server.process->read_line(5s).value_or(""),
+              std::string{second_signal ? "Second signal" : "Grace period over"} +
+                  ": aborting 1 connection(s)");
+    EXPECT_EQ(server.process->wait(5s), 0);
+    const double took = std::chrono::duration<double>(clock_type::now() - start_time).count();
+    std::cout << "[ figures  ] " << (second_signal ? "a second signal" : "a grace of 0.5 s")
+              << ": the server exited " << took << " s after the first signal\n";
+    EXPECT_LT(took, 5.0);
+  }
+}
+
+// Chapter 10's troublemaker against ours: the modes a Redis must survive.
+const program troublemaker{"Cpp", {executables::ch10_troublemaker}};
+
+// Runs the troublemaker against `port`; its lines, time stamps and all.
+std::string make_trouble(unsigned short port, std::vector<std::string> options) {
+  options.insert(options.begin(), {"--host", "127.0.0.1", "--port", std::to_string(port)});
+  std::vector<std::string> lines;
+  std::string errors;
+  EXPECT_EQ(run_to_end(troublemaker, options, &lines, &errors), 0) << errors;
+  std::string all;
+  for (const auto& line : lines) {
+    all += line + "\n";
+  }
+  return all;
+}
+
+TEST(TroublemakerAgainstChapter13, IdleIsClosedAndAFloodMeetsTheLimitInRedissWords) {
+  auto server = start_mini_redis({"--idle-timeout", "1", "--max-connections", "10"});
+  const auto idle = make_trouble(server.port, {"--mode", "idle", "--duration", "10"});
+  EXPECT_NE(idle.find("closed by the server (end of file) after it sent 0 bytes"),
+            std::string::npos)
+      << idle;
+  const auto flood =
+      make_trouble(server.port, {"--mode", "flood", "--connections", "50", "--duration", "0.5"});
+  EXPECT_NE(flood.find("the server said something to 40 of them, first: "
+                       "-ERR max number of clients reached"),
+            std::string::npos)
+      << flood;
+  EXPECT_TRUE(served_again(server.port)) << "the flood's slots were not freed";
+}
+
+TEST(TroublemakerAgainstChapter13, ALongLineAndAResetLeaveOtherClientsServed) {
+  auto server = start_mini_redis();
+  test_client other{"127.0.0.1", server.port};
+  expect_replies(other, {{resp({"SET", "before", "1"}), "+OK\r\n"}});
+  // Not RESP, and no end of line within Redis's 64 KiB: the error, then end of file.
+  const auto long_line =
+      make_trouble(server.port, {"--mode", "long-line", "--bytes", "1048576", "--duration", "10"});
+  EXPECT_NE(long_line.find("the server says: -ERR Protocol error: too big inline request"),
+            std::string::npos)
+      << long_line;
+  // Chapter 10's reset, with requests instead of its raw bytes (which are
+  // not RESP, and closed as the long line was): 4 MiB of GETs whose
+  // replies are never read, then a reset in mid-reply.
+  {
+    test_client resetter{"127.0.0.1", server.port};
+    expect_replies(resetter, {{resp({"SET", "big", std::string(4096, 'v')}), "+OK\r\n"}});
+    std::string requests;
+    for (int i = 0; i < 1024; ++i) {
+      requests += resp({"GET", "big"});
+    }
+    resetter.send(requests);
+    std::this_thread::sleep_for(100ms);
+    resetter.reset();
+  }
+  expect_replies(other, {{resp({"GET", "before"}), "$1\r\n1\r\n"}});
 }
 
 }  // namespace

@@ -99,7 +99,16 @@ class context_pool {
   int run(std::function<asio::awaitable<void>()> main,
           const std::function<void(int status)>& after_run = {});
 
+  /// run() across the pool, except that SIGINT and SIGTERM no longer stop
+  /// the loops: `main` catches them itself, as with the free function of
+  /// the same name, and ends the server gracefully. The loops then run
+  /// until `main` has returned and each has nothing left to do.
+  int run_and_leave_signals_to_main(std::function<asio::awaitable<void>()> main);
+
  private:
+  int run(std::function<asio::awaitable<void>()> main, bool catch_signals,
+          const std::function<void(int status)>& after_run);
+
   std::vector<std::unique_ptr<asio::io_context>> contexts_;
   std::atomic<std::size_t> next_{0};
 };
