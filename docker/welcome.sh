@@ -23,7 +23,7 @@ Chapters (on PATH):
   ch11_mistakes               two deliberate coroutine mistakes (see chapter 11's page)
   ch12_cancellation           timeouts, cancellation types, groups, the queued-handler race
   ch12_graceful_stop_server   an echo server that stops by cancelling, losing nothing
-  ch13_mini_redis             a mini Redis on port 6380 (in progress): try redis-cli -p 6380
+  ch13_mini_redis             a mini Redis on port 6380: try redis-cli -p 6380
 
 Serve the lesson to your machine, then run `telnet localhost 2222` there:
   docker run -it --rm -p 2222:2222 IMAGE ch01_protocol_echo_server --host 0.0.0.0

@@ -318,7 +318,7 @@ std::size_t whole_buffer_each_call(const std::error_code& error, std::size_t /*s
 }  // namespace
 
 std::size_t transport::get_write_buffer_size() const noexcept {
-  return pending_.size() + writing_.size();
+  return pending_.size() + writing_.size() - writing_sent_;
 }
 
 void transport::set_write_buffer_limits(std::size_t high, std::size_t low) {
@@ -389,18 +389,28 @@ void transport::flush() {
 // In sending or eof_pending: one async_write in flight at a time.
 void transport::send_pending() {
   writing_.swap(pending_);
+  writing_sent_ = 0;
   // async_write, unlike async_write_some, keeps going until every byte is
-  // sent or an error occurs; writing_ must stay untouched until then.
-  asio::async_write(socket_, asio::buffer(writing_), whole_buffer_each_call,
-                    [self = shared_from_this()](std::error_code error, std::size_t /*sent*/) {
-                      self->on_write(error);
-                    });
+  // sent or an error occurs; writing_ must stay untouched until then. It
+  // asks its completion condition before each send, with the bytes sent so
+  // far: the place to note the progress. (`this` is safe there: the
+  // handler's pointer keeps the transport alive while the write runs.)
+  asio::async_write(
+      socket_, asio::buffer(writing_),
+      [this](const std::error_code& error, std::size_t sent) {
+        writing_sent_ = sent;
+        return whole_buffer_each_call(error, sent);
+      },
+      [self = shared_from_this()](std::error_code error, std::size_t /*sent*/) {
+        self->on_write(error);
+      });
 }
 
 // The write in flight completed: sending (or eof_pending) again if more was
 // written meanwhile, else drained.
 void transport::on_write(std::error_code error) {
   writing_.clear();
+  writing_sent_ = 0;
   if (state_ == state::closed) {
     return;
   }

@@ -1015,6 +1015,37 @@ TEST(MiniRedis, AnIdleClientIsClosedOnTimeWithALineOnTheConsole) {
   EXPECT_EQ(server.process->read_line(5s).value_or(""), "Client 1: idle for 0.3 s; closing");
 }
 
+// A client that sends nothing while it reads a large reply slowly is not
+// idle: what waits for it shrinks between two looks of the timer.
+TEST(MiniRedis, AClientStillTakingItsRepliesIsNotIdle) {
+  auto server = start_mini_redis({"--idle-timeout", "0.5"});
+  test_client client{"127.0.0.1", server.port};
+  const std::size_t size = 24 * 1024 * 1024;  // Far more than the kernel's buffers.
+  expect_replies(client, {{resp({"SET", "big", std::string(size, 'v')}), "+OK\r\n"}});
+  client.send(resp({"GET", "big"}));
+  const std::size_t expected = size + std::to_string(size).size() + 5;  // $N\r\n...\r\n
+  std::size_t received = 0;
+  const auto start_time = clock_type::now();
+  bool closed = false;
+  while (received < expected && !closed) {
+    // 1 MiB, then a pause: about 10 MiB/s, so the whole takes longer than the timeout.
+    for (std::size_t burst = 0; burst < 1024 * 1024 && received < expected;) {
+      const auto piece = client.receive_some(2s);
+      if (piece.empty()) {
+        closed = true;  // Taken for idle.
+        break;
+      }
+      burst += piece.size();
+      received += piece.size();
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  const double took = std::chrono::duration<double>(clock_type::now() - start_time).count();
+  std::cout << "[ figures  ] a 24 MiB reply read in " << took << " s with --idle-timeout 0.5\n";
+  EXPECT_EQ(received, expected) << "closed as idle while it was still reading";
+  EXPECT_GT(took, 1.0) << "read too fast to show anything";
+}
+
 // SIGTERM with requests still in the kernel, sent just before: each gets
 // its reply, in order, then the connection closes, and the server exits
 // with status 0. A client with nothing to say is closed too.

@@ -130,7 +130,9 @@ class transport : public std::enable_shared_from_this<transport> {
   /// Our own end of the connection (`get_extra_info('sockname')`).
   [[nodiscard]] const tcp::endpoint& get_sockname() const noexcept { return local_; }
 
-  /// Bytes written but not yet handed to the kernel.
+  /// Bytes written but not yet handed to the kernel. It shrinks while a
+  /// large write is under way, as the kernel takes each part of it, so a
+  /// caller can see a slow reader's progress.
   [[nodiscard]] std::size_t get_write_buffer_size() const noexcept;
 
   /// When the write buffer grows above `high`, protocol::pause_writing() is
@@ -326,6 +328,7 @@ class transport : public std::enable_shared_from_this<transport> {
   // one write in flight and no copies.
   std::string pending_;
   std::string writing_;
+  std::size_t writing_sent_ = 0;  // Of writing_, what the kernel has taken so far.
 
   // Settings, not state.
   bool read_backpressure_ = true;
