@@ -482,6 +482,17 @@ TEST(RobustServer, AFloodIsRefusedPromptlyWithoutRunningOutOfDescriptors) {
 }
 
 TEST(RobustServer, AConnectionLimitBeyondTheDescriptorsIsLoweredWithAWarning) {
+#if defined(__SANITIZE_ADDRESS__)
+  // As in the test below: here too the server runs out of descriptors (each
+  // refusal lingers with one while its client still sends), and UBSan's
+  // vptr check, which probes memory through a pipe, then reports an
+  // "invalid vptr" that is not there and halts the server. Seen in CI and
+  // reproduced under load, once in 8 runs: "runtime error: member call on
+  // address ... which does not point to an object of type 'error_category'
+  // ... <memory cannot be printed>", on std::error_code's static category.
+  // The normal and TSan builds run this test.
+  GTEST_SKIP() << "the sanitizer runtime cannot work without file descriptors";
+#endif
   // --max-connections 5000 with 1024 descriptors (hard limit too, so it
   // cannot be raised): the server says so, serves what it can hold, and
   // refuses the rest; no client is left hanging.
@@ -512,7 +523,7 @@ TEST(RobustServer, AConnectionLimitBeyondTheDescriptorsIsLoweredWithAWarning) {
   }
   std::cout << "[ figures  ] --max-connections 5000 at 1024 descriptors: limit " << limit << "; "
             << served << " served, " << refused << " refused, " << hanging << " without answer\n";
-  EXPECT_EQ(hanging, 0U);
+  EXPECT_EQ(hanging, 0U) << "the server's stderr:\n" << server.process->stderr_text().substr(0, 3000);
   EXPECT_EQ(served, limit);
   EXPECT_EQ(refused, clients - limit);
 }
