@@ -35,7 +35,7 @@ struct server_state {
     return count;
   }
 
-  const keyspace_design design;
+  const keyspace_design design;  ///< --keyspace: how several loops share the shards.
   shard_set shards;    ///< Locked: any of them, under its lock. Owned: shard i is loop i's.
   const bool locking;  ///< Commands lock their shards (locked design, several loops).
   pubsub channels;     ///< Has its own lock: any loop publishes.
@@ -44,6 +44,7 @@ struct server_state {
 
 /// What the commands keep of one connection.
 struct client_state {
+  /// A new client: `connection` is how the channels reach it, `number` its CLIENT ID.
   client_state(subscriber& connection, std::int64_t number) : self{connection}, id{number} {}
 
   subscriber& self;                   ///< This connection, as the channels see it.
@@ -74,10 +75,10 @@ void execute_forwarded(server_state& server, shard& owner, std::span<const std::
 /// looks at any (unknown command, wrong arity, subscribed mode), which
 /// therefore runs where it is. `every_shard`: DBSIZE.
 struct key_layout {
-  std::size_t first = 0;
-  std::size_t step = 1;
-  bool one = true;
-  bool every_shard = false;
+  std::size_t first = 0;     ///< Index of the first key; 0: none.
+  std::size_t step = 1;      ///< MSET's keys alternate with values: 2.
+  bool one = true;           ///< Only arguments[first] is a key.
+  bool every_shard = false;  ///< The command reads every shard (DBSIZE).
 };
 
 /// The key_layout of `arguments` as `client` would run it now.

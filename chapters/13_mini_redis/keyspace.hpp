@@ -39,8 +39,8 @@ class keyspace {
 
   /// One key's value and its expiry time (`never` for none).
   struct entry {
-    std::string value;
-    unix_ms expires_at = never;
+    std::string value;           ///< The string, binary-safe.
+    unix_ms expires_at = never;  ///< When it expires, in Unix milliseconds.
   };
 
   /// The live entry of `key`, or nullptr. An entry past its time is erased

@@ -670,11 +670,11 @@ int main(int argc, char* argv[]) {
   // A pool of one loop is marked single-threaded, as sandbox::run's is: no
   // strands; and one shard, no lock and no post (server_state).
   sandbox::context_pool pool{threads};
-  // context_pool hands out its loops round-robin, from the first: N calls
-  // name each loop once, in order, and leave it where it started.
+  // Every loop by its number: a connection posts to its own, and the owned
+  // design forwards requests to the owner of their keys.
   std::vector<asio::any_io_executor> loops;
   for (std::size_t i = 0; i < pool.size(); ++i) {
-    loops.push_back(pool.next_executor());
+    loops.push_back(pool.executor(i));
   }
   return pool.run_and_leave_signals_to_main([&] {
     return serve(options, max_connections, grace, each, state, pool, loops, open, stopping);

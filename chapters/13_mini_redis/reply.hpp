@@ -71,8 +71,9 @@ inline void array(std::string& out, std::size_t count) {
   out += "\r\n";
 }
 
-/// The errors several commands share, in Redis's words.
+/// An argument that should be a 64-bit integer is not (INCRBY, EXPIRE, SET's EX...).
 inline constexpr std::string_view not_an_integer = "ERR value is not an integer or out of range";
+/// Options that do not go together, or an unknown one (SET a 1 NX XX).
 inline constexpr std::string_view syntax_error = "ERR syntax error";
 
 }  // namespace ch13::reply

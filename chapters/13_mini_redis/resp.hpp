@@ -55,10 +55,11 @@ class request_parser {
 
   /// A status, and how many bytes from the front of the input were used.
   struct outcome {
-    status what;
-    std::size_t consumed;
+    status what;           ///< What the bytes used made of.
+    std::size_t consumed;  ///< Bytes used: drop them before the next parse().
   };
 
+  /// A parser waiting for the start of a request, with `limits`.
   explicit request_parser(parser_limits limits = {}) : limits_(limits) {}
 
   /// Reads from the front of `input` (the bytes the caller has not yet had
@@ -104,10 +105,11 @@ class request_parser {
 };
 
 /// Splits an inline command into arguments as redis-cli and Redis do
-/// (sdssplitargs): spaces separate; "double quotes" take \n \r \t \b \a \\ \"
-/// and \xHH escapes; 'single quotes' take \' only. Returns false on unbalanced
-/// quotes, or a closing quote not followed by a space.
-/// The arguments go to out[0, count), reusing the strings already there.
+/// (sdssplitargs): spaces separate; "double quotes" take the escapes
+/// `\n \r \t \b \a \\ \"` and `\xHH`; 'single quotes' take `\'` only.
+/// Returns false on unbalanced quotes, or a closing quote not followed by
+/// a space. The arguments go to out[0, count), reusing the strings already
+/// there.
 bool split_inline(std::string_view line, std::vector<std::string>& out, std::size_t& count);
 
 /// Reads a whole string as a 64-bit integer the way Redis's string2ll does,

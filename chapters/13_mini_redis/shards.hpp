@@ -32,6 +32,7 @@ enum class keyspace_design {
 /// over one cache line (false sharing), which would cost what the split
 /// meant to save.
 struct alignas(64) shard {
+  /// The keys of this shard, with their expiry.
   keyspace keys;
   /// The locked design: held by whoever touches `keys`. Unused when owned.
   std::mutex lock;
@@ -49,10 +50,14 @@ struct alignas(64) shard {
 /// address stays valid for every thread.
 class shard_set {
  public:
+  /// `count` empty shards.
   explicit shard_set(std::size_t count) : shards_{std::make_unique<shard[]>(count)}, count_{count} {}
 
+  /// How many shards there are.
   [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  /// Shard `index` (the owned design: loop `index`'s).
   [[nodiscard]] shard& operator[](std::size_t index) noexcept { return shards_[index]; }
+  /// The shard that holds `key`.
   [[nodiscard]] shard& of(std::string_view key) noexcept { return shards_[shard_index(key, count_)]; }
 
  private:

@@ -186,6 +186,10 @@ asio::any_io_executor context_pool::next_executor() {
   return contexts_[index]->get_executor();
 }
 
+asio::any_io_executor context_pool::executor(std::size_t index) const {
+  return contexts_.at(index)->get_executor();
+}
+
 std::function<asio::any_io_executor()> context_pool::picker() {
   return [this] { return next_executor(); };
 }

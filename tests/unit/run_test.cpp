@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <stdexcept>
 
 namespace {
 
@@ -42,6 +43,18 @@ TEST(ContextPool, RunAndLeaveSignalsToMainLetsMainHearItAndEnd) {
   std::atomic<bool> saw_it{false};
   EXPECT_EQ(pool.run_and_leave_signals_to_main([&] { return wait_for_sigterm(&saw_it); }), 0);
   EXPECT_TRUE(saw_it.load()) << "the pool took the signal itself";
+}
+
+// Each loop by its number, distinct, whatever the round-robin has handed out.
+TEST(ContextPool, ExecutorNamesEachLoopByItsNumber) {
+  sandbox::context_pool pool{3};
+  (void)pool.next_executor();  // The round-robin moves; executor(i) does not.
+  for (std::size_t i = 0; i < pool.size(); ++i) {
+    for (std::size_t j = 0; j < pool.size(); ++j) {
+      EXPECT_EQ(pool.executor(i) == pool.executor(j), i == j) << i << ", " << j;
+    }
+  }
+  EXPECT_THROW((void)pool.executor(3), std::out_of_range);
 }
 
 }  // namespace

@@ -88,6 +88,11 @@ class context_pool {
   /// The executor of the next loop, round-robin; safe from any thread.
   [[nodiscard]] asio::any_io_executor next_executor();
 
+  /// The executor of loop `index` (0 to size() - 1; loop 0 runs `main`):
+  /// for work that belongs to one loop in particular, such as a shard that
+  /// loop owns (chapter 13).
+  [[nodiscard]] asio::any_io_executor executor(std::size_t index) const;
+
   /// next_executor() as a function, for start_server()'s `pick`.
   [[nodiscard]] std::function<asio::any_io_executor()> picker();
 
