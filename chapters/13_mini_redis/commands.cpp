@@ -1,7 +1,7 @@
 /// \file
 /// \brief The commands (commands.hpp): a table of names, arities and
-/// functions, and each function retold from Redis 7.0's t_string.c, expire.c,
-/// pubsub.c and server.c, with the same checks in the same order, so that
+/// functions, and each function retold from Redis 7.0's t_string.c,
+/// t_list.c, expire.c, pubsub.c and server.c, with the same checks in the same order, so that
 /// the same mistake gets the same error.
 #include "commands.hpp"
 
@@ -9,12 +9,14 @@
 #include "resp.hpp"
 
 #include <algorithm>
-#include <mutex>
-#include <vector>
 #include <array>
 #include <cstddef>
+#include <deque>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <string_view>
+#include <vector>
 
 namespace ch13 {
 namespace {
@@ -54,6 +56,16 @@ bool integer_argument(call& c, std::string_view text, long long& value) {
   return true;
 }
 
+// Redis's checkType: a key of the other type gets WRONGTYPE, and the
+// command stops there.
+bool wrong_type(call& c, const keyspace::entry& e, bool want_list) {
+  if (e.is_list() != want_list) {
+    reply::error(c.out, reply::wrong_type);
+    return true;
+  }
+  return false;
+}
+
 void invalid_expire_time(call& c, std::string_view command) {
   std::string& out = c.out;
   out += "-ERR invalid expire time in '";
@@ -85,7 +97,9 @@ void echo(call& c) { reply::bulk(c.out, c.args[1]); }
 
 void get(call& c) {
   if (const auto* e = keys(c, c.args[1]).find(c.args[1])) {
-    reply::bulk(c.out, e->value);
+    if (!wrong_type(c, *e, false)) {
+      reply::bulk(c.out, e->value);
+    }
   } else {
     reply::null_bulk(c.out);
   }
@@ -170,11 +184,15 @@ void set(call& c) {
     // The usual SET: one lookup, which adds the key if it is new.
     auto& e = space.find_or_add(key);
     e.value.assign(c.args[2]);  // Reuses the old value's memory when it is large enough.
+    e.list.reset();             // SET replaces a value of any type.
     e.expires_at = expires_at;
     reply::simple(c.out, "OK");
     return;
   }
   auto* existing = space.find(key);
+  if ((flags & get) != 0 && existing != nullptr && wrong_type(c, *existing, false)) {
+    return;  // GET cannot reply with a list: nothing is set.
+  }
   if ((flags & get) != 0) {  // The old value is the reply, whether or not SET goes on.
     existing != nullptr ? reply::bulk(c.out, existing->value) : reply::null_bulk(c.out);
   }
@@ -186,6 +204,7 @@ void set(call& c) {
   }
   auto& e = existing != nullptr ? *existing : space.find_or_add(key);
   e.value.assign(c.args[2]);
+  e.list.reset();
   if ((flags & keepttl) == 0) {
     e.expires_at = expires_at;
   }
@@ -203,6 +222,7 @@ void mset(call& c) {
   for (std::size_t j = 1; j < c.args.size(); j += 2) {
     auto& e = keys(c, c.args[j]).find_or_add(c.args[j]);
     e.value.assign(c.args[j + 1]);
+    e.list.reset();
     e.expires_at = keyspace::never;  // As SET without KEEPTTL.
   }
   reply::simple(c.out, "OK");
@@ -211,7 +231,8 @@ void mset(call& c) {
 void mget(call& c) {
   reply::array(c.out, c.args.size() - 1);
   for (std::size_t j = 1; j < c.args.size(); ++j) {
-    if (const auto* e = keys(c, c.args[j]).find(c.args[j])) {
+    // A list is not an error here: MGET says nil for it, as for no key.
+    if (const auto* e = keys(c, c.args[j]).find(c.args[j]); e != nullptr && !e->is_list()) {
       reply::bulk(c.out, e->value);
     } else {
       reply::null_bulk(c.out);
@@ -223,7 +244,7 @@ void mget(call& c) {
 void add_to(call& c, long long increment) {
   auto* e = keys(c, c.args[1]).find(c.args[1]);
   long long value = 0;
-  if (e != nullptr && !integer_argument(c, e->value, value)) {
+  if (e != nullptr && (wrong_type(c, *e, false) || !integer_argument(c, e->value, value))) {
     return;
   }
   if ((increment < 0 && value < 0 && increment < llong_min - value) ||
@@ -264,7 +285,116 @@ void decrby(call& c) {
   add_to(c, -decrement);
 }
 
+// --- Lists --------------------------------------------------------------
+
+// LPUSH and RPUSH: Redis's pushGenericCommand. The elements go in one at a
+// time, so LPUSH l a b c leaves c first.
+void push(call& c, bool front) {
+  auto& space = keys(c, c.args[1]);
+  auto* e = space.find(c.args[1]);
+  if (e != nullptr && wrong_type(c, *e, true)) {
+    return;
+  }
+  if (e == nullptr) {
+    e = &space.find_or_add(c.args[1]);
+    e->list = std::make_unique<std::deque<std::string>>();
+  }
+  for (std::size_t j = 2; j < c.args.size(); ++j) {
+    front ? e->list->push_front(c.args[j]) : e->list->push_back(c.args[j]);
+  }
+  reply::integer(c.out, static_cast<long long>(e->list->size()));
+}
+
+void lpush(call& c) { push(c, true); }
+void rpush(call& c) { push(c, false); }
+
+// LPOP and RPOP key [count]: Redis's popGenericCommand. Without a count,
+// one element or nil; with one, an array, or a nil array for no key. A
+// list left empty is deleted, as Redis never keeps an empty list.
+void pop(call& c, bool front, std::string_view command) {
+  if (c.args.size() > 3) {
+    reply::error(c.out, "ERR wrong number of arguments for '" + std::string{command} + "' command");
+    return;
+  }
+  const bool counted = c.args.size() == 3;
+  long long count = 1;
+  if (counted && (!parse_integer(c.args[2], count) || count < 0)) {
+    reply::error(c.out, "ERR value is out of range, must be positive");
+    return;
+  }
+  auto& space = keys(c, c.args[1]);
+  auto* e = space.find(c.args[1]);
+  if (e == nullptr) {
+    counted ? reply::null_array(c.out) : reply::null_bulk(c.out);
+    return;
+  }
+  if (wrong_type(c, *e, true)) {
+    return;
+  }
+  auto& list = *e->list;
+  const auto taken = static_cast<std::size_t>(
+      std::min(count, static_cast<long long>(list.size())));
+  if (counted) {
+    reply::array(c.out, taken);
+  }
+  for (std::size_t i = 0; i < taken; ++i) {
+    reply::bulk(c.out, front ? list.front() : list.back());
+    front ? list.pop_front() : list.pop_back();
+  }
+  if (list.empty()) {
+    space.erase(c.args[1]);
+  }
+}
+
+void lpop(call& c) { pop(c, true, "lpop"); }
+void rpop(call& c) { pop(c, false, "rpop"); }
+
+void llen(call& c) {
+  const auto* e = keys(c, c.args[1]).find(c.args[1]);
+  if (e == nullptr) {
+    reply::integer(c.out, 0);
+  } else if (!wrong_type(c, *e, true)) {
+    reply::integer(c.out, static_cast<long long>(e->list->size()));
+  }
+}
+
+// LRANGE key start stop: indexes from 0, negative ones from the end (-1 is
+// the last), both ends included, clamped to the list, as Redis's
+// addListRangeReply does. The numbers are checked before the key.
+void lrange(call& c) {
+  long long start = 0;
+  long long stop = 0;
+  if (!integer_argument(c, c.args[2], start) || !integer_argument(c, c.args[3], stop)) {
+    return;
+  }
+  const auto* e = keys(c, c.args[1]).find(c.args[1]);
+  if (e == nullptr) {
+    reply::array(c.out, 0);
+    return;
+  }
+  if (wrong_type(c, *e, true)) {
+    return;
+  }
+  const auto& list = *e->list;
+  const auto length = static_cast<long long>(list.size());
+  start = start < 0 ? std::max(0LL, start + length) : start;
+  stop = stop < 0 ? stop + length : std::min(stop, length - 1);
+  if (start > stop || start >= length) {
+    reply::array(c.out, 0);
+    return;
+  }
+  reply::array(c.out, static_cast<std::size_t>(stop - start + 1));
+  for (auto i = start; i <= stop; ++i) {
+    reply::bulk(c.out, list[static_cast<std::size_t>(i)]);
+  }
+}
+
 // --- Keys ---------------------------------------------------------------
+
+void type(call& c) {
+  const auto* e = keys(c, c.args[1]).find(c.args[1]);
+  reply::simple(c.out, e == nullptr ? "none" : e->is_list() ? "list" : "string");
+}
 
 void del(call& c) {
   long long erased = 0;
@@ -596,6 +726,13 @@ constexpr std::array commands{
     command_spec{"ttl", 2, ttl, 1},
     command_spec{"pttl", 2, pttl, 1},
     command_spec{"echo", 2, echo},
+    command_spec{"lpush", -3, lpush, 1},
+    command_spec{"rpush", -3, rpush, 1},
+    command_spec{"lpop", -2, lpop, 1},
+    command_spec{"rpop", -2, rpop, 1},
+    command_spec{"llen", 2, llen, 1},
+    command_spec{"lrange", 4, lrange, 1},
+    command_spec{"type", 2, type, 1},
     command_spec{"dbsize", 1, dbsize},  // Every shard: see keys_of().
     command_spec{"publish", 3, publish},
     command_spec{"subscribe", -2, subscribe, no_keys, 0, true},

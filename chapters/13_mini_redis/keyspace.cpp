@@ -32,6 +32,7 @@ keyspace::entry& keyspace::find_or_add(const std::string& key) {
   entry& e = it->second;
   if (!added && e.expires_at != never && expired(e, now_ms())) {
     e.value.clear();
+    e.list.reset();
     e.expires_at = never;
   }
   return e;

@@ -1,11 +1,14 @@
 /// \file
-/// \brief Chapter 13's keyspace: keys to string values, each with an
-/// optional expiry, and the two ways expired keys leave.
+/// \brief Chapter 13's keyspace: keys to values (strings, or lists of
+/// strings), each with an optional expiry, and the two ways expired keys
+/// leave.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -23,7 +26,7 @@ using unix_ms = std::int64_t;
 /// Now, in unix_ms.
 [[nodiscard]] unix_ms now_ms() noexcept;
 
-/// Every key of the server. One thread (the event loop's) owns it, so it
+/// Every key of the server (or of one shard of it, shards.hpp). One thread (the event loop's) owns it, so it
 /// needs no lock: the server is single-threaded, as Redis's command
 /// execution is.
 ///
@@ -37,10 +40,20 @@ class keyspace {
   /// "No expiry": a time no clock reaches.
   static constexpr unix_ms never = std::numeric_limits<unix_ms>::max();
 
-  /// One key's value and its expiry time (`never` for none).
+  /// One key's value and its expiry time (`never` for none). The value is
+  /// a string, or a list of strings: the one other type here, enough for a
+  /// command on the wrong type to get Redis's WRONGTYPE error.
   struct entry {
-    std::string value;           ///< The string, binary-safe.
+    std::string value;  ///< A string's bytes, binary-safe; unused by a list.
+    /// A list's elements, front first; null for a string. Behind a pointer
+    /// so that a string, by far the most common value, pays for no deque
+    /// (libstdc++'s allocates even when empty). Redis keeps lists in a
+    /// "quicklist", a linked list of compact arrays.
+    std::unique_ptr<std::deque<std::string>> list;
     unix_ms expires_at = never;  ///< When it expires, in Unix milliseconds.
+
+    /// True for a list, false for a string.
+    [[nodiscard]] bool is_list() const noexcept { return list != nullptr; }
   };
 
   /// The live entry of `key`, or nullptr. An entry past its time is erased
@@ -48,8 +61,8 @@ class keyspace {
   /// keyspace. `now` is asked of the clock only for a key with an expiry.
   [[nodiscard]] entry* find(const std::string& key);
 
-  /// The entry of `key`, made empty (value "" and no expiry) if it was
-  /// absent or expired. The pointer is valid until the next change.
+  /// The entry of `key`, made an empty string (value "", no expiry) if it
+  /// was absent or expired. The reference is valid until the next change.
   [[nodiscard]] entry& find_or_add(const std::string& key);
 
   /// Erases `key`; true if it was there (and live).

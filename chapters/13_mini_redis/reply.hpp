@@ -64,6 +64,9 @@ inline void bulk(std::string& out, std::string_view value) {
 /// `$-1\r\n`: RESP2's "no value" (GET of a missing key).
 inline void null_bulk(std::string& out) { out += "$-1\r\n"; }
 
+/// RESP2's nil array, `*-1`: what LPOP with a count says for no key.
+inline void null_array(std::string& out) { out += "*-1\r\n"; }
+
 /// `*3\r\n`: an array of `count` replies, which the caller appends next.
 inline void array(std::string& out, std::size_t count) {
   out += '*';
@@ -75,5 +78,8 @@ inline void array(std::string& out, std::size_t count) {
 inline constexpr std::string_view not_an_integer = "ERR value is not an integer or out of range";
 /// Options that do not go together, or an unknown one (SET a 1 NX XX).
 inline constexpr std::string_view syntax_error = "ERR syntax error";
+/// A string command on a list, or a list command on a string.
+inline constexpr std::string_view wrong_type =
+    "WRONGTYPE Operation against a key holding the wrong kind of value";
 
 }  // namespace ch13::reply

@@ -17,6 +17,34 @@
 
 namespace ch13 {
 
+namespace detail {
+
+// Where one reply of the batch comes from.
+struct route_piece {
+  enum class kind : std::uint8_t {
+    local,   // out[first, second): run here
+    remote,  // the next reply of owner `first`
+    sum,     // the next `second` pieces are integers: one integer, their sum
+    ok,      // the next `second` pieces are SETs' OKs: one OK
+  };
+  kind what;
+  std::size_t first = 0;
+  std::size_t second = 0;
+};
+
+// What goes to one owner, and comes back from it. Touched by this loop,
+// then by the owner while this loop waits, then by this loop again: the
+// posts order the two, so no lock is needed.
+struct route_outbox {
+  std::string requests;              // RESP, as a client would send them
+  std::size_t count = 0;
+  std::string replies;               // appended by the owner
+  std::vector<std::size_t> ends;     // where each reply ends in `replies`
+  std::size_t next = 0;              // assemble(): the next reply to take
+};
+
+}  // namespace detail
+
 /// With `--keyspace owned`, shard i belongs to loop i. A connection on loop
 /// `home` runs a request whose keys are all its loop's at once, as the
 /// single-threaded server does; any other request is forwarded:
@@ -75,29 +103,11 @@ class request_router {
   void assemble(const std::string& out, std::string& into);
 
  private:
-  // Where one reply of the batch comes from.
-  struct piece {
-    enum class kind : std::uint8_t {
-      local,   // out[first, second): run here
-      remote,  // the next reply of owner `first`
-      sum,     // the next `second` pieces are integers: one integer, their sum
-      ok,      // the next `second` pieces are SETs' OKs: one OK
-    };
-    kind what;
-    std::size_t first = 0;
-    std::size_t second = 0;
-  };
-
-  // What goes to one owner, and comes back from it. Touched by this loop,
-  // then by the owner while this loop waits, then by this loop again: the
-  // posts order the two, so no lock is needed.
-  struct outbox {
-    std::string requests;              // RESP, as a client would send them
-    std::size_t count = 0;
-    std::string replies;               // appended by the owner
-    std::vector<std::size_t> ends;     // where each reply ends in `replies`
-    std::size_t next = 0;              // assemble(): the next reply to take
-  };
+  // The two records below live in namespace detail, not in here: Doxygen
+  // links the summary of a class with private nested classes to a section
+  // it then leaves out.
+  using piece = detail::route_piece;
+  using outbox = detail::route_outbox;
 
   void close_local(const std::string& out);
   void forward(std::size_t owner, std::span<const std::string> arguments);

@@ -235,6 +235,58 @@ TEST_P(RedisReplies, StringCommandsReplyAsRedisDoes) {
   });
 }
 
+// Lists, the one type beside strings: enough for the commands of one type
+// to meet a key of the other, and get Redis's WRONGTYPE.
+TEST_P(RedisReplies, ListsAndTheWrongTypeError) {
+  auto client = connect();
+  const std::string wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+  const std::string not_positive = "-ERR value is out of range, must be positive\r\n";
+  expect_replies(client, {
+      {resp({"RPUSH", "l", "a", "b", "c"}), ":3\r\n"},
+      {resp({"LPUSH", "l", "z", "y"}), ":5\r\n"},  // y z a b c: one at a time.
+      {resp({"LRANGE", "l", "0", "-1"}),
+       "*5\r\n$1\r\ny\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"},
+      {resp({"LRANGE", "l", "-2", "100"}), "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"},
+      {resp({"LRANGE", "l", "3", "1"}), "*0\r\n"},
+      {resp({"LRANGE", "l", "x", "1"}), "-ERR value is not an integer or out of range\r\n"},
+      {resp({"LLEN", "l"}), ":5\r\n"},
+      {resp({"TYPE", "l"}), "+list\r\n"},
+      {resp({"LPOP", "l"}), "$1\r\ny\r\n"},
+      {resp({"RPOP", "l", "2"}), "*2\r\n$1\r\nc\r\n$1\r\nb\r\n"},
+      {resp({"LPOP", "l", "0"}), "*0\r\n"},
+      {resp({"LPOP", "l", "-1"}), not_positive},
+      {resp({"LPOP", "l", "1", "2"}), "-ERR wrong number of arguments for 'lpop' command\r\n"},
+      // The strings' commands on a list, and the lists' on a string.
+      {resp({"GET", "l"}), wrong},
+      {resp({"INCR", "l"}), wrong},
+      {resp({"SET", "l", "v", "GET"}), wrong},
+      {resp({"SET", "s", "v"}), "+OK\r\n"},
+      {resp({"LPUSH", "s", "x"}), wrong},
+      {resp({"LLEN", "s"}), wrong},
+      {resp({"LRANGE", "s", "0", "1"}), wrong},
+      {resp({"RPOP", "s"}), wrong},
+      {resp({"MGET", "s", "l"}), "*2\r\n$1\r\nv\r\n$-1\r\n"},  // Not an error: nil.
+      {resp({"TYPE", "s"}), "+string\r\n"},
+      // A list emptied is gone; a missing list reads as empty.
+      {resp({"LPOP", "l", "5"}), "*2\r\n$1\r\nz\r\n$1\r\na\r\n"},
+      {resp({"EXISTS", "l"}), ":0\r\n"},
+      {resp({"TYPE", "l"}), "+none\r\n"},
+      {resp({"LPOP", "l"}), "$-1\r\n"},
+      {resp({"LPOP", "l", "2"}), "*-1\r\n"},
+      {resp({"LLEN", "l"}), ":0\r\n"},
+      {resp({"LRANGE", "l", "0", "-1"}), "*0\r\n"},
+      // SET replaces a list; a list keeps its expiry as it changes.
+      {resp({"RPUSH", "l2", "a"}), ":1\r\n"},
+      {resp({"SET", "l2", "now a string"}), "+OK\r\n"},
+      {resp({"TYPE", "l2"}), "+string\r\n"},
+      {resp({"RPUSH", "l3", "a"}), ":1\r\n"},
+      {resp({"EXPIRE", "l3", "100"}), ":1\r\n"},
+      {resp({"RPUSH", "l3", "b"}), ":2\r\n"},
+      {resp({"TTL", "l3"}), ":100\r\n"},
+      {resp({"LPUSH", "l3"}), "-ERR wrong number of arguments for 'lpush' command\r\n"},
+  });
+}
+
 TEST_P(RedisReplies, SetOptionsAreCheckedAsRedisChecksThem) {
   auto client = connect();
   const std::string invalid = "-ERR invalid expire time in 'set' command\r\n";
@@ -520,7 +572,11 @@ TEST_P(RedisReplies, RedisCliRunsEveryCommand) {
       {{"DEL", "a", "b"}, {"2"}},
       {{"PTTL", "a"}, {"-2"}},
       {{"PUBLISH", "news", "x"}, {"0"}},
+      {{"RPUSH", "list", "a", "b"}, {"2"}},
+      {{"LRANGE", "list", "0", "-1"}, {"a", "b"}},
+      {{"TYPE", "list"}, {"list"}},
       // An error, then an empty line.
+      {{"GET", "list"}, {"WRONGTYPE Operation against a key holding the wrong kind of value", ""}},
       {{"GET"}, {"ERR wrong number of arguments for 'get' command", ""}},
       {{"NOSUCH", "x"}, {"ERR unknown command 'NOSUCH', with args beginning with: 'x' ", ""}},
   };

@@ -52,6 +52,21 @@ try:
 except redis.ResponseError as error:
     assert str(error) == "value is not an integer or out of range", str(error)
 
+# Lists, and the error a command of the other type gets: a ResponseError
+# whose text starts with the reply's first word, WRONGTYPE.
+assert r.rpush("list", "a", "b", "c") == 3
+assert r.lpush("list", "z") == 4
+assert r.lrange("list", 0, -1) == [b"z", b"a", b"b", b"c"]
+assert r.lpop("list") == b"z"
+assert r.rpop("list", 2) == [b"c", b"b"]
+assert r.llen("list") == 1
+assert r.type("list") == b"list"
+try:
+    r.get("list")
+    raise AssertionError("GET of a list was accepted")
+except redis.ResponseError as error:
+    assert str(error).startswith("WRONGTYPE Operation against a key holding"), str(error)
+
 # Several subscribers on one channel, each with its own connection.
 subscribers = [r.pubsub() for _ in range(3)]
 for subscriber in subscribers:
