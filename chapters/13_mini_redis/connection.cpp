@@ -14,6 +14,7 @@
 #include "sandbox/run.hpp"
 #include "sandbox/transport.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -64,7 +65,7 @@ class connection final : public sandbox::protocol,
   connection& operator=(const connection&) = delete;
 
   // Normally connection_lost() has left the channels already; a connection
-  // still open when a signal ends the program is destroyed with the loop,
+  // still open when its loop is destroyed (main threw, say) is destroyed
   // without it.
   ~connection() override { forget_subscriptions(server_, client_); }
 
@@ -310,16 +311,15 @@ class connection final : public sandbox::protocol,
       return;
     }
     // A client still taking its replies is not idle, though it sends
-    // nothing: what waits for it has shrunk since the last look.
-    const std::size_t unsent = transport_->get_write_buffer_size();
-    if (unsent < std::exchange(unsent_at_last_look_, unsent)) {
-      last_heard_ = now;
-    }
+    // nothing: its last sign of life is the later of its last request and
+    // the last bytes of ours the kernel took for it (Redis, too, counts a
+    // write as an interaction).
+    const auto alive = std::max(last_heard_, transport_->last_sent());
     // Subscribers are never idle (as in Redis): they only listen. A batch
     // in flight to other loops will soon have its replies.
     if (!client_.channels.empty() || waiting()) {
       wake_at(now + idle_timeout_);
-    } else if (now - last_heard_ >= idle_timeout_) {
+    } else if (now - alive >= idle_timeout_) {
       if (!quiet_) {
         sandbox::println("Client ", client_.id, ": idle for ", seconds_text(idle_seconds_),
                          "; closing");
@@ -330,7 +330,7 @@ class connection final : public sandbox::protocol,
         transport_->abort();  // Replies it stopped reading: dropped, as Redis drops them.
       }
     } else {
-      wake_at(last_heard_ + idle_timeout_);
+      wake_at(alive + idle_timeout_);
     }
   }
 
@@ -342,8 +342,18 @@ class connection final : public sandbox::protocol,
     if (transport_ == nullptr || transport_->is_closing()) {
       return;
     }
+    if (open_.aborting()) {
+      // Too late: the grace period is over (or a second signal came)
+      // before this connection, taken from the accept queue, had started.
+      transport_->abort();
+      return;
+    }
     finishing_ = true;
-    wake_at(clock_type::now() + quiet_enough);
+    // The quiet moment is counted from now, not from the last request: an
+    // idle timer's handler already queued (too late to cancel) must not
+    // close a connection whose next request may be on its way.
+    last_heard_ = clock_type::now();
+    wake_at(last_heard_ + quiet_enough);
   }
   //! [timer]
 
@@ -421,7 +431,6 @@ class connection final : public sandbox::protocol,
   const bool quiet_;
   std::optional<asio::steady_timer> timer_;  // Made once we know our executor.
   clock_type::time_point last_heard_;        // The last read of anything from the client.
-  std::size_t unsent_at_last_look_ = 0;      // Replies waiting when the timer last fired.
   bool finishing_ = false;                   // A shutdown has begun.
   sandbox::transport* transport_ = nullptr;
   request_parser parser_;

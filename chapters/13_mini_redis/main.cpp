@@ -94,6 +94,25 @@ namespace {
 /// Redis's own port is 6379; ours is the next one, so both can run side by side.
 constexpr std::uint16_t mini_redis_port = 6380;
 
+// What the command line says.
+struct settings {
+  sandbox::server_options where;
+  std::size_t max_connections = sandbox::server::default_max_connections;
+  double grace = 5;  // seconds
+  ch13::connection_options each;
+};
+
+// What every loop shares. main() makes it all before the loops run and
+// destroys it after they are gone.
+struct shared {
+  ch13::server_state& state;
+  sandbox::context_pool& pool;
+  const std::vector<asio::any_io_executor>& loops;  // loops[i] runs loop i.
+  ch13::open_connections& open;
+  std::atomic<bool>& stopping;  // Set once every connection has ended.
+  asio::signal_set& signals;    // SIGINT and SIGTERM, caught until the loops are gone.
+};
+
 //! [sweep]
 // The active half of expiry (keyspace::sweep()), ten times a second as
 // Redis's default `hz 10`, on every loop: loop i sweeps shards i, i + N,
@@ -131,19 +150,20 @@ asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
                                           ch13::open_connections& open, double grace) {
   const int signal = co_await signals.async_wait(asio::use_awaitable);
   server->close();  // Those in the accept queue are taken, and finish too.
-  const std::size_t count = open.finish_all();
+  open.finish_all();
   sandbox::println("Shutting down (", signal == SIGINT ? "SIGINT" : "SIGTERM",
-                   "): no new connections; ", count, " open get up to ", ch13::seconds_text(grace),
-                   " to get their replies");
+                   "): no new connections; ", server->active_connections(), " open get up to ",
+                   ch13::seconds_text(grace), " to get their replies");
   // The handlers below may run after this coroutine has returned (with
   // operation_aborted): they hold only what they share.
   auto grace_period = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
                                                            sandbox::seconds(grace));
   auto over = std::make_shared<bool>(false);
-  const auto abort_the_rest = [server, over](const char* why) {
+  const auto abort_the_rest = [server, over, &open](const char* why) {
     if (std::exchange(*over, true)) {
       return;
     }
+    open.abort_all();  // Connections still starting abort as they start.
     if (const std::size_t left = server->active_connections(); left > 0) {
       sandbox::println(why, ": aborting ", left, " connection(s)");
       server->abort_clients();
@@ -166,30 +186,27 @@ asio::awaitable<void> shut_down_on_signal(asio::signal_set& signals,
 //! [shutdown]
 
 //! [serve]
-asio::awaitable<void> serve(sandbox::server_options options, std::size_t max_connections,
-                            double grace, ch13::connection_options each, ch13::server_state& state,
-                            sandbox::context_pool& pool,
-                            const std::vector<asio::any_io_executor>& loops,
-                            ch13::open_connections& open, std::atomic<bool>& stopping) {
-  // Caught before "Serving on": from then on a signal means "shut down
-  // gracefully", never "die".
-  asio::signal_set signals{co_await asio::this_coro::executor, SIGINT, SIGTERM};
+asio::awaitable<void> serve(const settings& wanted, shared& parts) {
   // As chapter 06: the server accepts on the first loop, and the picker
   // hands each connection to the next loop in turn, where it stays.
   auto server = co_await sandbox::create_server(
-      [&state, &loops, &open, each] { return ch13::make_connection(state, loops, open, each); },
-      options.host, options.port, pool.picker());
+      [&parts, each = wanted.each] {
+        return ch13::make_connection(parts.state, parts.loops, parts.open, each);
+      },
+      wanted.where.host, wanted.where.port, parts.pool.picker());
   // Past the limit a client is told so, in Redis's words, and closed.
-  server->set_max_connections(max_connections);
+  server->set_max_connections(wanted.max_connections);
   server->set_refusal("-ERR max number of clients reached\r\n");
-  sandbox::println("Serving on ", sandbox::host_port(options.host, server->port()));
-  for (std::size_t i = 0; i < loops.size(); ++i) {
-    asio::co_spawn(loops[i], sweep_expired_keys(state, i, loops.size(), stopping), asio::detached);
+  sandbox::println("Serving on ", sandbox::host_port(wanted.where.host, server->port()));
+  const std::size_t loops = parts.loops.size();
+  for (std::size_t i = 0; i < loops; ++i) {
+    asio::co_spawn(parts.loops[i], sweep_expired_keys(parts.state, i, loops, parts.stopping),
+                   asio::detached);
   }
-  co_await shut_down_on_signal(signals, server, open, grace);
+  co_await shut_down_on_signal(parts.signals, server, parts.open, wanted.grace);
   // Every connection has ended; the sweeps end at their next tick, and the
   // loops once nothing is left for them to do.
-  stopping = true;
+  parts.stopping = true;
 }
 //! [serve]
 
@@ -199,10 +216,11 @@ asio::awaitable<void> serve(sandbox::server_options options, std::size_t max_con
 int main(int argc, char* argv[]) {
   sandbox::command_line cli{"Chapter 13: a mini Redis (RESP2, strings, expiry, pub/sub)"};
   const auto& options = cli.add_server_options(mini_redis_port);
+  settings wanted;
   // Redis's default hard limit for a pub/sub client's output is 32 MiB.
-  ch13::connection_options each{.subscriber_limit = 32 * 1024 * 1024};
+  wanted.each.subscriber_limit = 32 * 1024 * 1024;
   cli.app()
-      .add_option("--max-subscriber-buffer", each.subscriber_limit,
+      .add_option("--max-subscriber-buffer", wanted.each.subscriber_limit,
                   "Bytes that may wait to be sent to a subscriber; past it, it is dropped")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 32))
       ->capture_default_str();
@@ -225,42 +243,44 @@ int main(int argc, char* argv[]) {
       ->capture_default_str();
   // Redis's defaults: maxclients 10000 and timeout 0 (never). Ours serves
   // the library's 512, which fits the usual 1024 open files (chapter 09).
-  std::size_t max_connections = sandbox::server::default_max_connections;
   cli.app()
-      .add_option("--max-connections", max_connections,
+      .add_option("--max-connections", wanted.max_connections,
                   "Clients served at once; more are told '-ERR max number of clients reached'")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
   cli.app()
-      .add_option("--idle-timeout", each.idle_timeout,
+      .add_option("--idle-timeout", wanted.each.idle_timeout,
                   "Close a client that sends nothing for this many seconds (0: never; "
                   "subscribers never)")
       ->check(sandbox::seconds_between(0, 86400))
       ->capture_default_str();
-  double grace = 5;
   cli.app()
-      .add_option("--grace", grace,
-                  "On SIGINT or SIGTERM, seconds the open clients get to receive their replies")
+      .add_option("--grace", wanted.grace,
+                  "On SIGINT or SIGTERM, seconds the open clients get to receive their replies "
+                  "(0: abort them at once)")
       ->check(sandbox::seconds_between(0, 3600))
       ->capture_default_str();
   cli.parse(argc, argv);
-  each.quiet = options.quiet;
+  wanted.where = options;
+  wanted.each.quiet = options.quiet;
 
   // Outlives the loops: connections destroyed with them still unsubscribe.
   ch13::server_state state{
       keyspace == "locked" ? ch13::keyspace_design::locked : ch13::keyspace_design::owned, threads};
   ch13::open_connections open;     // Outlives the loops too, as does:
   std::atomic<bool> stopping{false};  // Set once every connection has ended.
+  std::vector<asio::any_io_executor> loops;  // Filled below; outlives the loops too.
   // A pool of one loop is marked single-threaded, as sandbox::run's is: no
   // strands; and one shard, no lock and no post (server_state).
   sandbox::context_pool pool{threads};
   // Every loop by its number: a connection posts to its own, and the owned
   // design forwards requests to the owner of their keys.
-  std::vector<asio::any_io_executor> loops;
   for (std::size_t i = 0; i < pool.size(); ++i) {
     loops.push_back(pool.executor(i));
   }
-  return pool.run_and_leave_signals_to_main([&] {
-    return serve(options, max_connections, grace, each, state, pool, loops, open, stopping);
-  });
+  // Caught before "Serving on" and until the loops are gone: from then on a
+  // signal means "shut down gracefully", never "die".
+  asio::signal_set signals{pool.executor(0), SIGINT, SIGTERM};
+  shared parts{state, pool, loops, open, stopping, signals};
+  return pool.run_and_leave_signals_to_main([&] { return serve(wanted, parts); });
 }

@@ -45,6 +45,20 @@ class open_connections {
     finishers_.erase(ticket);
   }
 
+  /// From now on, a connection asked to finish aborts instead: the grace
+  /// period is over. The server aborts those it has; this catches one that
+  /// starts later (accepted from the queue, not yet running). Any thread.
+  void abort_all() {
+    const std::scoped_lock hold{mutex_};
+    aborting_ = true;
+  }
+
+  /// True once abort_all() was called. Any thread.
+  [[nodiscard]] bool aborting() const {
+    const std::scoped_lock hold{mutex_};
+    return aborting_;
+  }
+
   /// Asks every connection to finish, once; connections added later are
   /// asked as they come. Returns how many were open.
   std::size_t finish_all() {
@@ -61,10 +75,11 @@ class open_connections {
   }
 
  private:
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::unordered_map<std::uint64_t, std::function<void()>> finishers_;
   std::uint64_t next_ticket_ = 0;
   bool shutting_down_ = false;
+  bool aborting_ = false;
 };
 
 }  // namespace ch13

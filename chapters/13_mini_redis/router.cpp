@@ -110,11 +110,14 @@ void request_router::split(std::span<const std::string> arguments, const key_lay
     return;
   }
   const std::size_t count = (arguments.size() - keys.first) / keys.step;
-  if (is(arguments[0], "mget")) {
-    // An array whose elements are GET's replies: the header here, then each.
+  const bool mget = is(arguments[0], "mget");
+  if (mget) {
+    // An array, the header here, then each key's element: a one-key MGET's
+    // reply without its own header. (Not GET's: GET of a list is an error,
+    // where MGET says nil.)
     reply::array(out, count);
     close_local(out);
-    scratch_.assign(2, "get");
+    scratch_.assign(2, "mget");
   } else if (is(arguments[0], "mset")) {
     pieces_.push_back({piece::kind::ok, 0, count});
     scratch_.assign(3, "set");
@@ -126,6 +129,9 @@ void request_router::split(std::span<const std::string> arguments, const key_lay
     scratch_[1] = arguments[j];
     if (keys.step == 2) {
       scratch_[2] = arguments[j + 1];
+    }
+    if (mget) {
+      pieces_.push_back({piece::kind::element});
     }
     sub(shard_index(arguments[j], loops));
   }
@@ -201,6 +207,12 @@ void request_router::assemble(const std::string& out, std::string& into) {
         }
         reply::integer(into, total);
         i += p.second;
+        break;
+      }
+      case piece::kind::element: {
+        constexpr std::string_view header = "*1\r\n";
+        into += text_of(out, pieces_[i + 1]).substr(header.size());
+        i += 1;
         break;
       }
       case piece::kind::ok:

@@ -26,6 +26,7 @@ struct route_piece {
     remote,  // the next reply of owner `first`
     sum,     // the next `second` pieces are integers: one integer, their sum
     ok,      // the next `second` pieces are SETs' OKs: one OK
+    element, // the next piece is a one-key MGET's reply: its "*1\r\n" dropped
   };
   kind what;
   std::size_t first = 0;
@@ -63,10 +64,10 @@ struct route_outbox {
 /// order the requests came, as a client requires.
 ///
 /// A command whose keys live on several loops (MGET, MSET, DEL, EXISTS)
-/// is split into one request per key (GET, SET, DEL, EXISTS), each run by
-/// its key's owner, and the replies are combined: MGET's array is their
-/// concatenation, DEL and EXISTS sum them, MSET gives one OK. DBSIZE asks
-/// every loop and sums. What Redis gives up here, and we do too: MSET
+/// is split into one request per key (a one-key MGET, SET, DEL, EXISTS),
+/// each run by its key's owner, and the replies are combined: MGET's array
+/// holds their elements, DEL and EXISTS sum them, MSET gives one OK.
+/// DBSIZE asks every loop and sums. What Redis gives up here, and we do too: MSET
 /// across loops is no longer atomic (another client may see one key set
 /// and not yet the other, for a few microseconds), and MGET is no longer a
 /// snapshot. Redis Cluster refuses such commands instead (-CROSSSLOT)

@@ -392,13 +392,16 @@ void transport::send_pending() {
   writing_sent_ = 0;
   // async_write, unlike async_write_some, keeps going until every byte is
   // sent or an error occurs; writing_ must stay untouched until then. It
-  // asks its completion condition before each send, with the bytes sent so
+  // asks its completion condition between sends, with the bytes sent so
   // far: the place to note the progress. (`this` is safe there: the
   // handler's pointer keeps the transport alive while the write runs.)
   asio::async_write(
       socket_, asio::buffer(writing_),
       [this](const std::error_code& error, std::size_t sent) {
-        writing_sent_ = sent;
+        if (sent > writing_sent_) {
+          writing_sent_ = sent;
+          last_sent_ = std::chrono::steady_clock::now();
+        }
         return whole_buffer_each_call(error, sent);
       },
       [self = shared_from_this()](std::error_code error, std::size_t /*sent*/) {
@@ -409,6 +412,9 @@ void transport::send_pending() {
 // The write in flight completed: sending (or eof_pending) again if more was
 // written meanwhile, else drained.
 void transport::on_write(std::error_code error) {
+  if (!error) {
+    last_sent_ = std::chrono::steady_clock::now();  // The last part (no condition asked).
+  }
   writing_.clear();
   writing_sent_ = 0;
   if (state_ == state::closed) {

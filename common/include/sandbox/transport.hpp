@@ -7,6 +7,7 @@
 #include "sandbox/connection_slot.hpp"
 #include "sandbox/protocol.hpp"
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <memory>
@@ -134,6 +135,14 @@ class transport : public std::enable_shared_from_this<transport> {
   /// large write is under way, as the kernel takes each part of it, so a
   /// caller can see a slow reader's progress.
   [[nodiscard]] std::size_t get_write_buffer_size() const noexcept;
+
+  /// When the kernel last took bytes written here (a default time_point if
+  /// it never has): a client's last sign of life as a reader. An idle
+  /// timeout that looked only at what a client sends would close one that
+  /// is still taking a long reply (chapter 13).
+  [[nodiscard]] std::chrono::steady_clock::time_point last_sent() const noexcept {
+    return last_sent_;
+  }
 
   /// When the write buffer grows above `high`, protocol::pause_writing() is
   /// called; when it drains to `low` or below, protocol::resume_writing().
@@ -329,6 +338,7 @@ class transport : public std::enable_shared_from_this<transport> {
   std::string pending_;
   std::string writing_;
   std::size_t writing_sent_ = 0;  // Of writing_, what the kernel has taken so far.
+  std::chrono::steady_clock::time_point last_sent_;  // When it last took some.
 
   // Settings, not state.
   bool read_backpressure_ = true;
