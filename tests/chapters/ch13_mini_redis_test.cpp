@@ -1142,7 +1142,9 @@ TEST_P(MiniRedisDesigns, AGracefulShutdownRepliesToEveryRequestAlreadySent) {
   std::string replies;
   for (int i = 1; i <= count; ++i) {
     requests += resp({"INCR", "counter:" + std::to_string(i % 7)});
-    replies += ":" + std::to_string((i + 6) / 7) + "\r\n";
+    replies += ':';  // Piece by piece, as above: GCC 12 -O3's false stringop-overflow.
+    replies += std::to_string((i + 6) / 7);
+    replies += "\r\n";
   }
   // Fewer replies than the transport's high-water mark, and requests that
   // fit in the kernel's buffers: all sent before the signal, none read.
